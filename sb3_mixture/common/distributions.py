@@ -1,0 +1,217 @@
+"""Squashed Gaussian mixture distribution (SPEC.md §0) in SB3's ``Distribution`` interface."""
+
+import math
+from typing import TypeVar
+
+import torch as th
+from stable_baselines3.common.distributions import Distribution, TanhBijector
+from torch import nn
+from torch.nn import functional as F
+
+SelfSquashedGaussianMixture = TypeVar("SelfSquashedGaussianMixture", bound="SquashedGaussianMixture")
+
+# Same clamps as SB3's SAC actor.
+LOG_STD_MIN = -20.0
+LOG_STD_MAX = 2.0
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG_2 = math.log(2.0)
+
+
+def gaussian_log_density(value: th.Tensor, mean: th.Tensor, log_std: th.Tensor) -> th.Tensor:
+    """Log-density of a diagonal Gaussian, summed over the last (action) dimension; inputs broadcast."""
+    z = (value - mean) * th.exp(-log_std)
+    return (-0.5 * z.square() - log_std).sum(dim=-1) - value.shape[-1] * _HALF_LOG_2PI
+
+
+def tanh_log_det(gaussian_actions: th.Tensor) -> th.Tensor:
+    """
+    ``sum_d log(1 - tanh(u_d)^2)``, the log-Jacobian of tanh at the pre-tanh value ``u``, summed over the
+    last dimension, computed exactly as ``2 (log 2 - u - softplus(-2u))``.
+
+    SB3 (and SPEC.md §0) use ``log(1 - a^2 + 1e-6)`` instead. That form is off by up to
+    ``D * 1e-6 / (1 - a^2)`` (4e-3 at D = 17 for ordinary parameters), so the density would not integrate
+    to 1 nor match ``torch.distributions``, and its gradient vanishes for saturated actions (|u| > 7),
+    where the exact form keeps pulling ``u`` back. Setting SB3's ``epsilon`` to 0 reproduces this value.
+    """
+    return (2.0 * (_LOG_2 - gaussian_actions - F.softplus(-2.0 * gaussian_actions))).sum(dim=-1)
+
+
+class SquashedGaussianMixture(Distribution):
+    """
+    Mixture of K diagonal Gaussians followed by tanh, with state-dependent weights.
+
+    Parameters per state: ``logits[B, K]``, ``mean[B, K, D]``, ``log_std[B, K, D]``. The log-density of a
+    squashed action is ``logsumexp_k(log w_k + log N(u; mean_k, std_k)) - sum_d log(1 - a_d^2)`` with
+    ``u = atanh(a)``: the tanh Jacobian is the same for every component, so it is subtracted once. The
+    Jacobian term is exact (see :func:`tanh_log_det` for why not SB3's ``+ 1e-6`` form).
+
+    ``sample()`` draws one component per state and keeps its pre-tanh value, so ``log_prob`` of that sample
+    never goes through ``atanh`` of a clipped action. ``component_samples()`` draws one reparameterized sample
+    per component and the full mixture log-density at each, which is what the MRP estimator needs.
+    The entropy has no closed form: ``entropy()`` returns ``None``.
+
+    :param action_dim: Dimension D of the action space
+    :param n_components: Number K of mixture components
+    """
+
+    logits: th.Tensor
+    mean: th.Tensor
+    log_std: th.Tensor
+
+    def __init__(self, action_dim: int, n_components: int):
+        super().__init__()
+        if n_components < 1:
+            raise ValueError(f"n_components must be an integer >= 1, got {n_components!r}")
+        self.action_dim = action_dim
+        self.n_components = n_components
+        self.gaussian_actions: th.Tensor | None = None
+
+    def proba_distribution_net(self, latent_dim: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:  # type: ignore[override]
+        """
+        Create the three heads that map a latent vector to the mixture parameters.
+
+        :param latent_dim: Dimension of the last layer of the policy network
+        :return: (logits head [K], mean head [K*D], log-std head [K*D])
+        """
+        logits = nn.Linear(latent_dim, self.n_components)
+        mean = nn.Linear(latent_dim, self.n_components * self.action_dim)
+        log_std = nn.Linear(latent_dim, self.n_components * self.action_dim)
+        return logits, mean, log_std
+
+    def proba_distribution(  # type: ignore[override]
+        self: SelfSquashedGaussianMixture, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor
+    ) -> SelfSquashedGaussianMixture:
+        """
+        Set the parameters. Argument order follows SB3's Gaussian distributions, the logits come last.
+
+        :param mean_actions: Component means ``[B, K, D]`` (pre-tanh)
+        :param log_std: Component log-stds ``[B, K, D]``, clamped here to ``[-20, 2]``
+        :param logits: Unnormalised log-weights ``[B, K]``
+        """
+        self.mean = mean_actions
+        self.log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        self.logits = logits
+        self.gaussian_actions = None
+        return self
+
+    @property
+    def log_weights(self) -> th.Tensor:
+        """``log w = log_softmax(logits)``, shape ``[B, K]``."""
+        return th.log_softmax(self.logits, dim=-1)
+
+    @property
+    def weights(self) -> th.Tensor:
+        """``w = softmax(logits)``, shape ``[B, K]``."""
+        return th.softmax(self.logits, dim=-1)
+
+    def gaussian_log_prob(self, gaussian_actions: th.Tensor) -> th.Tensor:
+        """
+        Mixture log-density of pre-tanh values, without the tanh correction.
+
+        :param gaussian_actions: ``[B, D]`` (one value per state) or ``[B, M, D]`` (M values per state)
+        :return: ``[B]`` or ``[B, M]``
+        """
+        single = gaussian_actions.dim() == 2
+        values = gaussian_actions.unsqueeze(1) if single else gaussian_actions
+        # [B, M, 1, D] against [B, 1, K, D] -> [B, M, K]
+        component_log_probs = gaussian_log_density(values.unsqueeze(2), self.mean.unsqueeze(1), self.log_std.unsqueeze(1))
+        log_prob = th.logsumexp(component_log_probs + self.log_weights.unsqueeze(1), dim=-1)
+        return log_prob.squeeze(1) if single else log_prob
+
+    def log_prob(self, actions: th.Tensor, gaussian_actions: th.Tensor | None = None) -> th.Tensor:
+        """
+        Mixture log-density of squashed actions in ``[-1, 1]``.
+
+        :param actions: ``[B, D]`` or ``[B, M, D]``
+        :param gaussian_actions: The pre-tanh values of ``actions`` when known (avoids atanh of +-1)
+        :return: ``[B]`` or ``[B, M]``
+        """
+        if gaussian_actions is None:
+            # Clipped inverse: an action of exactly +-1 maps to a finite u (about +-8.3 in float32).
+            gaussian_actions = TanhBijector.inverse(actions)
+        return self.gaussian_log_prob(gaussian_actions) - tanh_log_det(gaussian_actions)
+
+    def entropy(self) -> th.Tensor | None:
+        # No closed form for a (squashed) mixture; SAC estimates it from log-probabilities of samples.
+        return None
+
+    def sample_components(self) -> th.Tensor:
+        """Draw one component index per state from ``Cat(w)``, shape ``[B]``."""
+        return th.multinomial(self.weights, num_samples=1).squeeze(-1)
+
+    def sample(self) -> th.Tensor:
+        """One action per state from the mixture; the pre-tanh value is kept in ``gaussian_actions``."""
+        if self.n_components == 1:
+            # No component to draw: skip the categorical draw so K = 1 costs (and samples) what SAC does.
+            mean, log_std = self.mean[:, 0], self.log_std[:, 0]
+        else:
+            index = self.sample_components()[:, None, None].expand(-1, 1, self.action_dim)
+            mean, log_std = self.mean.gather(1, index).squeeze(1), self.log_std.gather(1, index).squeeze(1)
+        self.gaussian_actions = mean + log_std.exp() * th.randn_like(mean)
+        return th.tanh(self.gaussian_actions)
+
+    def mode(self) -> th.Tensor:
+        """Squashed mean of the highest-weight component."""
+        index = self.logits.argmax(dim=-1)[:, None, None].expand(-1, 1, self.action_dim)
+        self.gaussian_actions = self.mean.gather(1, index).squeeze(1)
+        return th.tanh(self.gaussian_actions)
+
+    def component_rsample(self) -> tuple[th.Tensor, th.Tensor]:
+        """
+        One reparameterized sample per component.
+
+        :return: squashed actions ``a_k`` and pre-tanh values ``u_k``, both ``[B, K, D]``
+        """
+        gaussian_actions = self.mean + self.log_std.exp() * th.randn_like(self.mean)
+        return th.tanh(gaussian_actions), gaussian_actions
+
+    def component_samples(self) -> tuple[th.Tensor, th.Tensor]:
+        """
+        One reparameterized sample per component and the FULL mixture log-density at each.
+
+        :return: actions ``a_k`` ``[B, K, D]`` and ``L_k = log pi(a_k|s)`` ``[B, K]``
+        """
+        actions, gaussian_actions = self.component_rsample()
+        return actions, self.log_prob(actions, gaussian_actions)
+
+    def actions_from_params(  # type: ignore[override]
+        self, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor, deterministic: bool = False
+    ) -> th.Tensor:
+        self.proba_distribution(mean_actions, log_std, logits)
+        return self.get_actions(deterministic=deterministic)
+
+    def log_prob_from_params(  # type: ignore[override]
+        self, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        actions = self.actions_from_params(mean_actions, log_std, logits)
+        return actions, self.log_prob(actions, self.gaussian_actions)
+
+
+def weight_entropy(logits: th.Tensor) -> th.Tensor:
+    """Entropy of the mixture weights per state, ``H(w(s))``, shape ``[B]``."""
+    log_weights = th.log_softmax(logits, dim=-1)
+    return -(log_weights.exp() * log_weights).sum(dim=-1)
+
+
+def component_separation(
+    squashed_means: th.Tensor, weights: th.Tensor | None = None, active_threshold: float | None = None
+) -> th.Tensor:
+    """
+    Mean pairwise Euclidean distance between the squashed component means, per state.
+
+    With ``weights`` and ``active_threshold``, only pairs of components whose weights both exceed the
+    threshold count ("active component separation"); a state with fewer than two active components scores 0.
+
+    :param squashed_means: ``tanh(mean)``, shape ``[B, K, D]``
+    :return: shape ``[B]``
+    """
+    n_components = squashed_means.shape[1]
+    distances = th.cdist(squashed_means, squashed_means)  # [B, K, K]
+    pair_mask = th.ones(n_components, n_components, dtype=th.bool, device=distances.device).triu(diagonal=1)
+    pair_mask = pair_mask.expand_as(distances)
+    if weights is not None and active_threshold is not None:
+        active = weights > active_threshold
+        pair_mask = pair_mask & active.unsqueeze(2) & active.unsqueeze(1)
+    n_pairs = pair_mask.sum(dim=(1, 2))
+    total = (distances * pair_mask).sum(dim=(1, 2))
+    return th.where(n_pairs > 0, total / n_pairs.clamp(min=1), th.zeros_like(total))

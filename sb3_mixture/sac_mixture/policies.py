@@ -1,0 +1,132 @@
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
+from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.sac.policies import Actor, SACPolicy
+from torch import nn
+
+from sb3_mixture.common.distributions import SquashedGaussianMixture
+from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, check_n_components, check_no_sde
+
+DEFAULT_N_COMPONENTS = 5
+
+
+class MixtureActor(Actor):
+    """
+    Actor of a squashed Gaussian mixture policy (SPEC.md §0): SB3's SAC actor trunk with three heads,
+    the mixture logits ``[K]``, the component means ``[K, D]`` and log-stds ``[K, D]`` (clamped to SB3's
+    ``[-20, 2]``).
+
+    ``forward`` samples one action from the mixture (or, deterministic, the squashed mean of the
+    highest-weight component) and ``action_log_prob`` returns it with its mixture log-density, so SB3's
+    collection and critic-target code work unchanged. ``get_distribution`` gives the estimators a fresh
+    distribution object with every component.
+
+    :param n_components: Number K of mixture components
+    :param use_sde: Must be False (gSDE is not defined for a mixture)
+    Other parameters as in :class:`stable_baselines3.sac.policies.Actor`.
+    """
+
+    action_dist: SquashedGaussianMixture  # type: ignore[assignment]
+    logits: nn.Linear
+    mu: nn.Linear
+    log_std: nn.Linear  # type: ignore[assignment]  # SB3's Actor declares a gSDE Parameter here
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        features_extractor: nn.Module,
+        features_dim: int,
+        n_components: int = DEFAULT_N_COMPONENTS,
+        use_sde: bool = False,
+        **kwargs: Any,
+    ):
+        check_no_sde(use_sde)
+        self.n_components = check_n_components(n_components)
+        super().__init__(observation_space, action_space, net_arch, features_extractor, features_dim, use_sde=False, **kwargs)
+        check_box_action_space(self.action_space, "MixtureActor")
+        self.action_dim = int(np.prod(self.action_space.shape))
+        last_layer_dim = self.net_arch[-1] if len(self.net_arch) > 0 else self.features_dim
+        self.action_dist = SquashedGaussianMixture(self.action_dim, self.n_components)
+        self.logits, self.mu, self.log_std = self.action_dist.proba_distribution_net(last_layer_dim)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(n_components=self.n_components)
+        return data
+
+    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """
+        :return: means ``[B, K, D]``, log-stds ``[B, K, D]`` (unclamped; the distribution clamps) and
+            ``dict(logits=[B, K])``
+        """
+        features = self.extract_features(obs, self.features_extractor)
+        latent_pi = self.latent_pi(features)
+        shape = (-1, self.n_components, self.action_dim)
+        return self.mu(latent_pi).view(shape), self.log_std(latent_pi).view(shape), dict(logits=self.logits(latent_pi))
+
+    def get_distribution(self, obs: PyTorchObs) -> SquashedGaussianMixture:
+        """A new mixture distribution for ``obs`` (not the shared ``action_dist``, which sampling overwrites)."""
+        mean, log_std, kwargs = self.get_action_dist_params(obs)
+        return SquashedGaussianMixture(self.action_dim, self.n_components).proba_distribution(mean, log_std, **kwargs)
+
+
+class MixtureSACPolicy(SACPolicy):
+    """
+    SAC policy (actor and twin critics) whose actor is a squashed Gaussian mixture.
+
+    :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
+    Other parameters as in :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must be False.
+    """
+
+    actor: MixtureActor
+
+    def __init__(self, *args: Any, n_components: int = DEFAULT_N_COMPONENTS, **kwargs: Any):
+        # Set before SACPolicy.__init__, which builds the actor.
+        self.n_components = check_n_components(n_components)
+        check_no_sde(kwargs.get("use_sde", False))
+        super().__init__(*args, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(n_components=self.n_components)
+        return data
+
+    def make_actor(self, features_extractor: Any = None) -> MixtureActor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return MixtureActor(**actor_kwargs, n_components=self.n_components).to(self.device)
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        check_finite_observation(observation)
+        return super().predict(observation, state, episode_start, deterministic)
+
+
+MlpPolicy = MixtureSACPolicy
+
+
+class CnnPolicy(MixtureSACPolicy):
+    """:class:`MixtureSACPolicy` with SB3's ``NatureCNN`` features extractor, for image observations."""
+
+    def __init__(self, *args: Any, features_extractor_class: type = NatureCNN, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+class MultiInputPolicy(MixtureSACPolicy):
+    """:class:`MixtureSACPolicy` with SB3's ``CombinedExtractor``, for ``Dict`` observations."""
+
+    def __init__(self, *args: Any, features_extractor_class: type = CombinedExtractor, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+__all__ = ["CnnPolicy", "MixtureActor", "MixtureSACPolicy", "MlpPolicy", "MultiInputPolicy"]

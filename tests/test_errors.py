@@ -1,0 +1,51 @@
+"""Bad input fails early with a ValueError that names the parameter and the allowed values."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from tests.conftest import FAST_KWARGS, algorithm_params
+from tests.envs import NaNObservationEnv
+
+
+@pytest.mark.parametrize("cls,kwargs", algorithm_params())
+def test_discrete_action_space(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"action_space must be a gymnasium\.spaces\.Box.*Discrete"):
+        cls("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+@pytest.mark.parametrize("n_components", [0, -3, 2.5, "5"])
+@pytest.mark.parametrize("cls,kwargs", algorithm_params())
+def test_bad_n_components(cls: type[BaseAlgorithm], kwargs: dict[str, Any], n_components: Any) -> None:
+    with pytest.raises(ValueError, match=r"n_components must be an integer >= 1"):
+        cls("MlpPolicy", "Pendulum-v1", **kwargs, policy_kwargs=dict(n_components=n_components))
+
+
+@pytest.mark.parametrize("cls,kwargs", algorithm_params())
+def test_use_sde(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"use_sde=True \(gSDE\) is not supported.*use_sde=False"):
+        cls("MlpPolicy", "Pendulum-v1", **kwargs, use_sde=True)
+
+
+def test_unknown_estimator() -> None:
+    from sb3_mixture import SACMixture
+
+    with pytest.raises(ValueError, match=r"Unknown estimator='reinforce'; allowed values: 'mrp'"):
+        SACMixture("MlpPolicy", "Pendulum-v1", estimator="reinforce")
+
+
+@pytest.mark.parametrize("cls,kwargs", algorithm_params())
+def test_nan_observation_during_training(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
+    model = cls("MlpPolicy", NaNObservationEnv(nan_at=5), **{**FAST_KWARGS, **kwargs})
+    with pytest.raises(ValueError, match=r"observation.*NaN or infinite"):
+        model.learn(20)
+
+
+@pytest.mark.parametrize("cls,kwargs", algorithm_params())
+def test_nan_observation_in_predict(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
+    model = cls("MlpPolicy", gym.make("Pendulum-v1"), **{**FAST_KWARGS, **kwargs})
+    with pytest.raises(ValueError, match=r"observation contains NaN"):
+        model.predict(np.array([np.nan, 0.0, 0.0], dtype=np.float32))
