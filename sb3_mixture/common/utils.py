@@ -1,14 +1,11 @@
-"""Helpers shared by the mixture algorithms: input checks and batched critic evaluation."""
+"""Helpers shared by the mixture algorithms: input checks and gradient freezing."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import ContinuousCritic
-from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 
@@ -61,24 +58,3 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     finally:
         for param in parameters:
             param.requires_grad_(True)
-
-
-def critic_values(critic: ContinuousCritic, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
-    """
-    Minimum over the twin critics of ``Q(s, a_m)`` for M actions per state, in one batched pass.
-
-    The observation features are computed once per state (without gradient: the actor never trains
-    the critic's features) and shared by the M actions.
-
-    :param critic: SB3 continuous critic
-    :param obs: Observations, batch size B
-    :param actions: Squashed actions in ``[-1, 1]``, shape ``[B, M, D]``
-    :return: shape ``[B, M]``
-    """
-    batch_size, n_actions, _action_dim = actions.shape
-    with th.no_grad():
-        features = critic.extract_features(obs, critic.features_extractor)
-    features = features.unsqueeze(1).expand(-1, n_actions, -1)
-    q_input = th.cat([features, actions], dim=-1).reshape(batch_size * n_actions, -1)
-    q_values = th.cat([q_net(q_input) for q_net in critic.q_networks], dim=1)
-    return q_values.min(dim=1).values.view(batch_size, n_actions)

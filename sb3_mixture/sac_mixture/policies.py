@@ -14,6 +14,14 @@ from sb3_mixture.common.utils import check_box_action_space, check_finite_observ
 DEFAULT_N_COMPONENTS = 5
 
 
+def with_fused_adam(optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """``optimizer_kwargs`` with ``fused=True`` added for Adam/AdamW when the user chose no implementation."""
+    optimizer_kwargs = dict(optimizer_kwargs or {})
+    if optimizer_class in (th.optim.Adam, th.optim.AdamW) and not {"fused", "foreach"} & optimizer_kwargs.keys():
+        optimizer_kwargs["fused"] = True
+    return optimizer_kwargs
+
+
 class MixtureActor(Actor):
     """
     Actor of a squashed Gaussian mixture policy (SPEC.md §0): SB3's SAC actor trunk with three heads,
@@ -80,6 +88,9 @@ class MixtureSACPolicy(SACPolicy):
     """
     SAC policy (actor and twin critics) whose actor is a squashed Gaussian mixture.
 
+    Adam (and AdamW) run their fused implementation unless ``optimizer_kwargs`` sets ``fused`` or
+    ``foreach``: the same update rule, about 1 ms less per gradient step on a 2-core CPU (benchmarks/).
+
     :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
     Other parameters as in :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must be False.
     """
@@ -90,6 +101,8 @@ class MixtureSACPolicy(SACPolicy):
         # Set before SACPolicy.__init__, which builds the actor.
         self.n_components = check_n_components(n_components)
         check_no_sde(kwargs.get("use_sde", False))
+        optimizer_class = kwargs.get("optimizer_class", th.optim.Adam)
+        kwargs["optimizer_kwargs"] = with_fused_adam(optimizer_class, kwargs.get("optimizer_kwargs"))
         super().__init__(*args, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -11,9 +11,10 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
+from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, component_separation, weight_entropy
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
-from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, critic_values, frozen
+from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, frozen
 from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
 
 SelfSACMixture = TypeVar("SelfSACMixture", bound="SACMixture")
@@ -118,7 +119,7 @@ class SACMixture(SAC):
         Only the Q-networks are frozen: a features extractor shared with the actor must keep its gradient."""
         with frozen(*self.critic.q_networks):
             return self._estimator.actor_loss(
-                distribution, lambda actions: critic_values(self.critic, observations, actions), ent_coef
+                distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef
             )
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
