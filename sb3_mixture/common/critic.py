@@ -62,12 +62,17 @@ def _activate(activation: nn.Module | None, pre_activation: th.Tensor) -> th.Ten
     return activation(pre_activation)
 
 
-def _activation_backward(activation: nn.Module, pre_activation: th.Tensor, grad: th.Tensor) -> th.Tensor:
-    """Vector-Jacobian product of an element-wise activation; for ReLU ``pre_activation`` is its output."""
+def _backward_state(activation: nn.Module | None, pre_activation: th.Tensor, output: th.Tensor) -> th.Tensor:
+    """What the backward pass keeps of a layer: ReLU's boolean mask (a quarter of the memory to gather), else its input."""
+    return output > 0 if isinstance(activation, nn.ReLU) else pre_activation
+
+
+def _activation_backward(activation: nn.Module, saved: th.Tensor, grad: th.Tensor) -> th.Tensor:
+    """Vector-Jacobian product of an element-wise activation, from what :func:`_backward_state` kept."""
     if isinstance(activation, nn.ReLU):
-        return grad * (pre_activation > 0)
+        return grad * saved
     with th.enable_grad():
-        pre_activation = pre_activation.detach().requires_grad_(True)
+        pre_activation = saved.detach().requires_grad_(True)
         return th.autograd.grad(activation(pre_activation), pre_activation, grad)[0]
 
 
@@ -85,15 +90,15 @@ class _MinTwinCritic(th.autograd.Function):
             state_part = F.linear(features, first.weight[:, :features_dim], first.bias).unsqueeze(1)
             pre = (state_part + F.linear(actions, first.weight[:, features_dim:])).reshape(batch_size * n_actions, -1)
             hidden = _activate(first_activation, pre)
-            pre_activations = [hidden if isinstance(first_activation, nn.ReLU) else pre]
+            backward_states = [_backward_state(first_activation, pre, hidden)]
             for linear, activation in layers[1:]:
                 pre = F.linear(hidden, linear.weight, linear.bias)
                 hidden = _activate(activation, pre)
-                pre_activations.append(hidden if isinstance(activation, nn.ReLU) else pre)
+                backward_states.append(_backward_state(activation, pre, hidden))
             q_values.append(hidden)
-            saved.append(pre_activations)
+            saved.append(backward_states)
         min_q, argmin = th.cat(q_values, dim=1).min(dim=1)
-        ctx.networks, ctx.saved_pre, ctx.argmin = networks, saved, argmin
+        ctx.networks, ctx.saved_states, ctx.argmin = networks, saved, argmin
         ctx.shape, ctx.features_dim = actions.shape, features_dim
         return min_q.view(batch_size, n_actions)
 
@@ -102,7 +107,7 @@ class _MinTwinCritic(th.autograd.Function):
         batch_size, n_actions, action_dim = ctx.shape
         grad_flat = grad_output.reshape(-1)
         grad_actions = grad_flat.new_zeros(batch_size * n_actions, action_dim)
-        for critic_index, (layers, pre_activations) in enumerate(zip(ctx.networks, ctx.saved_pre, strict=True)):
+        for critic_index, (layers, saved_states) in enumerate(zip(ctx.networks, ctx.saved_states, strict=True)):
             rows = (ctx.argmin == critic_index).nonzero().squeeze(1)
             if rows.numel() == 0:
                 continue
@@ -110,7 +115,7 @@ class _MinTwinCritic(th.autograd.Function):
             for index in range(len(layers) - 1, -1, -1):
                 linear, activation = layers[index]
                 if activation is not None:
-                    grad = _activation_backward(activation, pre_activations[index][rows], grad)
+                    grad = _activation_backward(activation, saved_states[index][rows], grad)
                 weight = linear.weight if index > 0 else linear.weight[:, ctx.features_dim :]
                 grad = grad @ weight
             grad_actions[rows] = grad
