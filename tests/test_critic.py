@@ -41,7 +41,9 @@ def test_min_critic_values_match_autograd(activation_fn: type[nn.Module]) -> Non
     # Shift the second critic so that each critic is the minimum for about half of the pairs.
     with th.no_grad():
         q_both = th.cat(critic(obs.repeat_interleave(4, dim=0), actions.reshape(256, 3)), dim=1)
-        critic.q_networks[1][-1].bias += (q_both[:, 0] - q_both[:, 1]).median()
+        second_critic = critic.q_networks[1]
+        assert isinstance(second_critic, nn.Sequential) and isinstance(second_critic[-1], nn.Linear)
+        second_critic[-1].bias.add_((q_both[:, 0] - q_both[:, 1]).median())
 
     expected = autograd_reference(critic, obs, actions)
     (expected_grad,) = th.autograd.grad((weights * expected).sum(), actions)

@@ -1,0 +1,149 @@
+"""RL Zoo's own commands, run exactly as a user types them, in fresh interpreters."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.postgres import postgres_bin_dir, postgres_server
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_TRAIN = ["--env", "Pendulum-v1", "-n", "300", "--eval-freq", "-1", "--seed", "0"]
+OPTIMIZE = ["--env", "Pendulum-v1", "-optimize", "--n-evaluations", "1", "--eval-episodes", "1", "--sampler", "random"]
+OPTIMIZE += ["--pruner", "none", "--seed", "0"]
+
+
+def run(command: list[str], cwd: Path, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
+    return subprocess.run(command, check=False, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def check(result: subprocess.CompletedProcess[str]) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(result.args)} failed:\n{output[-4000:]}"
+    return output
+
+
+def test_interpreter_start_does_not_import_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys; assert 'torch' not in sys.modules; assert any(type(f).__name__ == 'RlZooFinder' for f in sys.meta_path)"
+    )
+    check(run([sys.executable, "-c", code], tmp_path))
+
+
+def test_opt_out_disables_the_registration(tmp_path: Path) -> None:
+    code = "import sys; assert not any(type(f).__name__ == 'RlZooFinder' for f in sys.meta_path)"
+    check(run([sys.executable, "-c", code], tmp_path, SB3_MIXTURE_NO_ZOO_HOOK="1"))
+    result = run(
+        [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *FAST_TRAIN], tmp_path, SB3_MIXTURE_NO_ZOO_HOOK="1"
+    )
+    assert result.returncode == 2 and "invalid choice: 'sac_mrp'" in result.stderr
+    # The explicit fallback works without the hook.
+    check(run([sys.executable, "-m", "sb3_mixture.train", "--algo", "sac_mrp", *FAST_TRAIN, "-f", "logs"], tmp_path))
+
+
+def test_train_then_enjoy(tmp_path: Path) -> None:
+    output = check(run([sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *FAST_TRAIN, "-f", "logs"], tmp_path))
+    assert f"Loading hyperparameters from: {REPO / 'sb3_mixture' / 'hyperparams' / 'sac_mrp.yml'}" in output
+    run_dir = tmp_path / "logs" / "sac_mrp" / "Pendulum-v1_1"
+    assert (run_dir / "Pendulum-v1.zip").is_file()
+    config = yaml.unsafe_load((run_dir / "Pendulum-v1" / "config.yml").read_text())
+    assert dict(config)["estimator"] == "mrp"
+    enjoy = [sys.executable, "-m", "rl_zoo3.enjoy", "--algo", "sac_mrp", "--env", "Pendulum-v1", "-f", "logs"]
+    output = check(run([*enjoy, "--no-render", "-n", "200"], tmp_path))
+    assert "Mean reward" in output or "Episode Reward" in output
+
+
+def test_rl_zoo3_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "rl_zoo3"
+    check(run([str(script), "train", "--algo", "sac_mrp", *FAST_TRAIN, "-f", "logs"], tmp_path))
+    assert (tmp_path / "logs" / "sac_mrp" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
+
+
+def test_missing_hyperparameters_give_rl_zoos_error(tmp_path: Path) -> None:
+    (tmp_path / "only_pendulum.yml").write_text("Pendulum-v1:\n  policy: MlpPolicy\n")
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", "--env", "MountainCarContinuous-v0"]
+    result = run([*command, "--conf-file", "only_pendulum.yml", "-n", "10"], tmp_path)
+    assert result.returncode != 0
+    assert "Hyperparameters not found for sac_mrp-MountainCarContinuous-v0" in result.stderr
+    assert "_sb3_mixture_zoo_hook" not in result.stderr and "sb3_mixture/zoo" not in result.stderr
+
+
+def test_optimize_then_reload_a_trial(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *OPTIMIZE, "--storage", storage]
+    output = check(
+        run([*command, "--study-name", "local", "--n-trials", "2", "--n-timesteps", "2000", "-f", "logs"], tmp_path)
+    )
+    assert "Number of finished trials:  2" in output and "n_components" in output
+
+    import optuna
+
+    trial = optuna.load_study(study_name="local", storage=storage).trials[1]
+    reload = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *FAST_TRAIN, "-f", "reloaded"]
+    check(run([*reload, "--storage", storage, "--study-name", "local", "--trial-id", "1"], tmp_path))
+    config = dict(yaml.unsafe_load((tmp_path / "reloaded/sac_mrp/Pendulum-v1_1/Pendulum-v1/config.yml").read_text()))
+    assert config["policy_kwargs"]["n_components"] == trial.params["n_components"]
+    assert config["learning_rate"] == pytest.approx(trial.params["learning_rate"])
+
+
+@pytest.mark.skipif(postgres_bin_dir() is None and not os.environ.get("CI"), reason="needs Debian's postgresql")
+def test_distributed_optimization_on_postgresql(tmp_path: Path) -> None:
+    """Two workers share one study through a PostgreSQL server; both contribute trials."""
+    import optuna
+
+    with postgres_server(tmp_path / "postgres") as storage:
+        command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *OPTIMIZE, "--storage", storage]
+        command += ["--study-name", "shared", "--n-trials", "2", "--n-timesteps", "500"]
+        environment = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+        workers = [
+            subprocess.Popen(
+                [*command, "-f", f"worker{i}"],
+                cwd=tmp_path,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for i in range(2)
+        ]
+        outputs = [worker.communicate(timeout=900)[0] for worker in workers]
+        for worker, output in zip(workers, outputs, strict=True):
+            assert worker.returncode == 0, output[-4000:]
+            assert "Number of finished trials" in output
+        study = optuna.load_study(study_name="shared", storage=storage)
+        finished = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+        assert len(finished) == 4  # 2 per worker: both wrote to the shared study
+        assert all("n_components" in trial.params for trial in finished)
+
+
+def test_wheel_ships_the_hook_and_the_hyperparameters(tmp_path: Path) -> None:
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", str(REPO), "-w", str(tmp_path)]
+    check(run(build, tmp_path))
+    (wheel,) = tmp_path.glob("sb3_mixture-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"sb3_mixture_zoo.pth", "_sb3_mixture_zoo_hook.py", "sb3_mixture/hyperparams/sac_mrp.yml"} <= names
+    assert zipfile.ZipFile(wheel).read("sb3_mixture_zoo.pth").decode().strip() == "import _sb3_mixture_zoo_hook"
+    # Installed into a fresh virtual environment (reusing this one's packages), the hook registers the keys.
+    venv = tmp_path / "venv"
+    check(run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path))
+    python = venv / "bin" / "python"
+    check(run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], tmp_path))
+    code = (
+        "import sys, sb3_mixture, rl_zoo3.utils as u; assert 'sac_mrp' in u.ALGOS;"
+        f"assert sb3_mixture.__file__.startswith({str(venv)!r}), sb3_mixture.__file__"
+    )
+    check(run([str(python), "-c", code], tmp_path))
+
+
+def test_editable_install_keeps_the_hook() -> None:
+    """The test environment itself is an editable install (README): the hook and its .pth are in site-packages."""
+    import site
+
+    site_packages = [Path(path) for path in site.getsitepackages()]
+    assert any((path / "sb3_mixture_zoo.pth").is_file() for path in site_packages)
+    assert any((path / "_sb3_mixture_zoo_hook.py").is_file() for path in site_packages)
