@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,20 +24,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def postgres_server(root: Path, database: str = "optuna") -> Iterator[str]:
+def postgres_server(database: str = "optuna") -> Iterator[str]:
     """Start a server on 127.0.0.1 with trust authentication, create ``database``, yield its SQLAlchemy URL, stop."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL server binaries not found (Debian package 'postgresql')")
-    # initdb refuses to run as root: run the server as the 'postgres' system user then.
+    # initdb refuses to run as root: run the server as the 'postgres' system user then, in a folder of its own
+    # (pytest's temporary folders are private to root).
     as_server_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="sb3-mixture-postgres-"))
     if as_server_user:
         shutil.chown(root, user="postgres")
     data, port = root / "data", free_port()
 
     def run(*command: str) -> None:
-        subprocess.run([*as_server_user, *command], check=True, capture_output=True, timeout=120)
+        result = subprocess.run([*as_server_user, *command], check=False, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
 
     run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -46,3 +50,4 @@ def postgres_server(root: Path, database: str = "optuna") -> Iterator[str]:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)

@@ -96,7 +96,7 @@ def test_distributed_optimization_on_postgresql(tmp_path: Path) -> None:
     """Two workers share one study through a PostgreSQL server; both contribute trials."""
     import optuna
 
-    with postgres_server(tmp_path / "postgres") as storage:
+    with postgres_server() as storage:
         command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *OPTIMIZE, "--storage", storage]
         command += ["--study-name", "shared", "--n-trials", "2", "--n-timesteps", "500"]
         environment = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
