@@ -40,9 +40,17 @@ class BanditPolicy:
 
         return cls(leaf([0.3, -0.2, 0.1]), leaf([-0.5, 0.2, 0.9]), leaf([-1.0, -0.7, -1.2]))
 
+    @classmethod
+    def uniform(cls) -> "BanditPolicy":
+        """The default components with weights fixed to 1/K (the logits are constants, not parameters)."""
+        policy = cls.default()
+        policy.logits = th.zeros(3, dtype=th.float64)
+        return policy
+
     @property
     def parameters(self) -> list[th.Tensor]:
-        return [self.logits, self.mean, self.log_std]
+        """The trainable tensors, in the order logits (if trainable), means, log-stds."""
+        return [tensor for tensor in (self.logits, self.mean, self.log_std) if tensor.requires_grad]
 
     def distribution(self, n_states: int) -> SquashedGaussianMixture:
         """The package's distribution over ``n_states`` identical states (one sample each per estimator call)."""

@@ -10,6 +10,10 @@ from sb3_mixture import SACMixture
 # (id, class, constructor keywords) — later estimators and algorithms add themselves here.
 ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
     ("sac_mrp", SACMixture, dict(estimator="mrp")),
+    ("sac_halfrp", SACMixture, dict(estimator="half_rp")),
+    ("sac_gumbelrp", SACMixture, dict(estimator="gumbel_rp")),
+    ("sac_lr", SACMixture, dict(estimator="lr")),
+    ("sac_usgm", SACMixture, dict(estimator="uniform_rp")),
 ]
 
 # Small and fast: every test is about behaviour, not learning.

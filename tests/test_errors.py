@@ -33,8 +33,13 @@ def test_use_sde(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
 def test_unknown_estimator() -> None:
     from sb3_mixture import SACMixture
 
-    with pytest.raises(ValueError, match=r"Unknown estimator='reinforce'; allowed values: 'mrp'"):
+    allowed = "'mrp', 'half_rp', 'gumbel_rp', 'lr', 'uniform_rp'"
+    with pytest.raises(ValueError, match=rf"Unknown estimator='reinforce'; allowed values: {allowed}"):
         SACMixture("MlpPolicy", "Pendulum-v1", estimator="reinforce")
+    with pytest.raises(ValueError, match=r"temperature must be > 0"):
+        SACMixture("MlpPolicy", "Pendulum-v1", estimator="gumbel_rp", estimator_kwargs=dict(temperature=0.0))
+    with pytest.raises(ValueError, match=r"uniform_weights must be True"):
+        SACMixture("MlpPolicy", "Pendulum-v1", estimator="uniform_rp", policy_kwargs=dict(uniform_weights=False))
 
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())

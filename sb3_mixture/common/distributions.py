@@ -135,9 +135,23 @@ class SquashedGaussianMixture(Distribution):
         # No closed form for a (squashed) mixture; SAC estimates it from log-probabilities of samples.
         return None
 
-    def sample_components(self) -> th.Tensor:
-        """Draw one component index per state from ``Cat(w)``, shape ``[B]``."""
-        return th.multinomial(self.weights, num_samples=1).squeeze(-1)
+    def sample_components(self, n_samples: int | None = None) -> th.Tensor:
+        """Component indices drawn from ``Cat(w)``: shape ``[B]``, or ``[B, n_samples]`` (with replacement)."""
+        if n_samples is None:
+            return th.multinomial(self.weights, num_samples=1).squeeze(-1)
+        return th.multinomial(self.weights, num_samples=n_samples, replacement=True)
+
+    def rsample_components(self, indices: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        One reparameterized sample from each indexed component.
+
+        :param indices: Component indices ``[B, M]``
+        :return: squashed actions and pre-tanh values, both ``[B, M, D]``
+        """
+        index = indices.unsqueeze(-1).expand(-1, -1, self.action_dim)
+        mean, log_std = self.mean.gather(1, index), self.log_std.gather(1, index)
+        gaussian_actions = mean + log_std.exp() * th.randn_like(mean)
+        return th.tanh(gaussian_actions), gaussian_actions
 
     def sample(self) -> th.Tensor:
         """One action per state from the mixture; the pre-tanh value is kept in ``gaussian_actions``."""

@@ -33,6 +33,8 @@ class MixtureEstimator(ABC):
     """Base class of the actor-gradient estimators; ``name`` is the value of ``SACMixture(estimator=...)``."""
 
     name: ClassVar[str]
+    learns_weights: ClassVar[bool] = True
+    """False where the estimator belongs to a policy whose weights are fixed to 1/K (U-RP)."""
 
     @abstractmethod
     def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
@@ -63,7 +65,127 @@ class MRPEstimator(MixtureEstimator):
         return ActorLoss(loss=loss, entropy_log_prob=(weights * log_probs).sum(dim=1).detach())
 
 
-ESTIMATORS: dict[str, type[MixtureEstimator]] = {estimator.name: estimator for estimator in (MRPEstimator,)}
+class UniformRPEstimator(MRPEstimator):
+    """
+    U-RP (USGM-RP in He et al. 2025): MRP on a mixture whose weights are fixed to 1/K. ``SACMixture`` builds
+    the policy with ``uniform_weights=True`` for it, so the logits head is ignored and never trained.
+    """
+
+    name = "uniform_rp"
+    learns_weights = False
+
+
+def leave_one_out_mean(values: th.Tensor) -> th.Tensor:
+    """For each of the M samples of a state, the mean of the OTHER M - 1 (0 when M = 1); ``[B, M]`` in and out.
+
+    A baseline built only from the other samples is independent of the sample it is subtracted from, so
+    the likelihood-ratio gradient stays unbiased."""
+    n_samples = values.shape[1]
+    if n_samples == 1:
+        return th.zeros_like(values)
+    return (values.sum(dim=1, keepdim=True) - values) / (n_samples - 1)
+
+
+class HalfRPEstimator(MixtureEstimator):
+    """
+    HalfRP, He et al. 2025: reparameterized for the components, likelihood ratio for the weights.
+
+    M component indices ``k_m ~ Cat(w(s))`` per state and one reparameterized action from each;
+    ``loss = mean_m [ f(a_m) + stopgrad(f(a_m) - b_m) log w_{k_m}(s) ]`` with ``f = alpha log pi - Q`` and
+    ``b_m`` the leave-one-out mean of ``f`` over the state's other samples. Unbiased.
+
+    :param n_samples: M, samples per state (default K, the critic budget of MRP)
+    """
+
+    name = "half_rp"
+
+    def __init__(self, n_samples: int | None = None):
+        self.n_samples = n_samples
+
+    def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
+        indices = distribution.sample_components(self.n_samples or distribution.n_components)
+        actions, gaussian_actions = distribution.rsample_components(indices)
+        log_probs = distribution.log_prob(actions, gaussian_actions)
+        objective = ent_coef * log_probs - q_function(actions)
+        advantage = (objective - leave_one_out_mean(objective)).detach()
+        log_weights = distribution.log_weights.gather(1, indices)
+        loss = (objective + advantage * log_weights).mean()
+        return ActorLoss(loss=loss, entropy_log_prob=log_probs.mean(dim=1).detach())
+
+
+class GumbelRPEstimator(MixtureEstimator):
+    """
+    GumbelRP, He et al. 2025: straight-through Gumbel-softmax over the components.
+
+    ``y = softmax((logits + g) / tau)``, ``z = onehot(argmax y) + y - stopgrad(y)``, ``a = tanh(sum_k z_k u_k)``,
+    ``loss = f(a)``. The forward value is an exact mixture sample, and the gradient of the component
+    parameters is unbiased; the logits' gradient is the straight-through surrogate, which is BIASED.
+    Measured on the 3-component bandit of tests/bandit.py at tau = 1 (400k samples): the logits' gradient
+    averages (-0.026, -0.018, +0.044) where the exact gradient is (+0.011, +0.002, -0.013), a bias of
+    (-0.037, -0.019, +0.056): larger than the gradient and pointing against it (tests/test_estimators.py
+    pins these figures).
+
+    :param temperature: tau (the paper found the results insensitive to it; default 1.0)
+    """
+
+    name = "gumbel_rp"
+
+    def __init__(self, temperature: float = 1.0):
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = temperature
+
+    def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
+        uniform = th.rand_like(distribution.logits).clamp(min=th.finfo(distribution.logits.dtype).tiny, max=1.0)
+        relaxed = th.softmax((distribution.logits - th.log(-th.log(uniform))) / self.temperature, dim=-1)
+        hard = th.nn.functional.one_hot(relaxed.argmax(dim=-1), distribution.n_components).to(relaxed.dtype)
+        selection = hard + relaxed - relaxed.detach()
+        _, component_gaussian_actions = distribution.component_rsample()
+        gaussian_actions = (selection.unsqueeze(-1) * component_gaussian_actions).sum(dim=1, keepdim=True)  # [B, 1, D]
+        actions = th.tanh(gaussian_actions)
+        log_probs = distribution.log_prob(actions, gaussian_actions)
+        loss = (ent_coef * log_probs - q_function(actions)).mean()
+        return ActorLoss(loss=loss, entropy_log_prob=log_probs.mean(dim=1).detach())
+
+
+class LREstimator(MixtureEstimator):
+    """
+    LR, likelihood ratio (REINFORCE) with a baseline, He et al. 2025.
+
+    M actions per state from the mixture, with no gradient through them;
+    ``loss = mean_m stopgrad(f(a_m) - b_m) log pi(a_m|s)``. The paper's baseline is the mean value of the
+    state's samples; here it is the leave-one-out mean, which keeps the estimator unbiased (the
+    ``alpha grad log pi`` term inside ``grad f`` has zero mean, so it is left out). High variance.
+
+    :param n_samples: M, samples per state (default K, so every estimator spends the same critic budget)
+    :param baseline: Subtract the leave-one-out baseline (False: plain REINFORCE, for variance studies)
+    """
+
+    name = "lr"
+
+    def __init__(self, n_samples: int | None = None, baseline: bool = True):
+        self.n_samples = n_samples
+        self.baseline = baseline
+
+    def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
+        n_samples = self.n_samples or distribution.n_components
+        if self.baseline and n_samples < 2:
+            raise ValueError("The leave-one-out baseline of estimator='lr' needs n_samples >= 2")
+        with th.no_grad():
+            actions, gaussian_actions = distribution.rsample_components(distribution.sample_components(n_samples))
+        log_probs = distribution.log_prob(actions, gaussian_actions)
+        with th.no_grad():
+            objective = ent_coef * log_probs - q_function(actions)
+            if self.baseline:
+                objective = objective - leave_one_out_mean(objective)
+        loss = (objective * log_probs).mean()
+        return ActorLoss(loss=loss, entropy_log_prob=log_probs.mean(dim=1).detach())
+
+
+ESTIMATORS: dict[str, type[MixtureEstimator]] = {
+    estimator.name: estimator
+    for estimator in (MRPEstimator, HalfRPEstimator, GumbelRPEstimator, LREstimator, UniformRPEstimator)
+}
 
 
 def make_estimator(name: str, **kwargs: Any) -> MixtureEstimator:

@@ -34,6 +34,7 @@ class MixtureActor(Actor):
     distribution object with every component.
 
     :param n_components: Number K of mixture components
+    :param uniform_weights: Fix the weights to 1/K (the logits head is then unused), as U-RP and SACM need
     :param use_sde: Must be False (gSDE is not defined for a mixture)
     Other parameters as in :class:`stable_baselines3.sac.policies.Actor`.
     """
@@ -51,11 +52,13 @@ class MixtureActor(Actor):
         features_extractor: nn.Module,
         features_dim: int,
         n_components: int = DEFAULT_N_COMPONENTS,
+        uniform_weights: bool = False,
         use_sde: bool = False,
         **kwargs: Any,
     ):
         check_no_sde(use_sde)
         self.n_components = check_n_components(n_components)
+        self.uniform_weights = uniform_weights
         super().__init__(observation_space, action_space, net_arch, features_extractor, features_dim, use_sde=False, **kwargs)
         check_box_action_space(self.action_space, "MixtureActor")
         self.action_dim = int(np.prod(self.action_space.shape))
@@ -65,7 +68,7 @@ class MixtureActor(Actor):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(n_components=self.n_components)
+        data.update(n_components=self.n_components, uniform_weights=self.uniform_weights)
         return data
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
@@ -76,7 +79,9 @@ class MixtureActor(Actor):
         features = self.extract_features(obs, self.features_extractor)
         latent_pi = self.latent_pi(features)
         shape = (-1, self.n_components, self.action_dim)
-        return self.mu(latent_pi).view(shape), self.log_std(latent_pi).view(shape), dict(logits=self.logits(latent_pi))
+        uniform = self.uniform_weights
+        logits = latent_pi.new_zeros(latent_pi.shape[0], self.n_components) if uniform else self.logits(latent_pi)
+        return self.mu(latent_pi).view(shape), self.log_std(latent_pi).view(shape), dict(logits=logits)
 
     def get_distribution(self, obs: PyTorchObs) -> SquashedGaussianMixture:
         """A new mixture distribution for ``obs`` (not the shared ``action_dist``, which sampling overwrites)."""
@@ -92,14 +97,16 @@ class MixtureSACPolicy(SACPolicy):
     ``foreach``: the same update rule, about 1 ms less per gradient step on a 2-core CPU (benchmarks/).
 
     :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
+    :param uniform_weights: Fix the mixture weights to 1/K (set by the estimators that need it)
     Other parameters as in :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must be False.
     """
 
     actor: MixtureActor
 
-    def __init__(self, *args: Any, n_components: int = DEFAULT_N_COMPONENTS, **kwargs: Any):
+    def __init__(self, *args: Any, n_components: int = DEFAULT_N_COMPONENTS, uniform_weights: bool = False, **kwargs: Any):
         # Set before SACPolicy.__init__, which builds the actor.
         self.n_components = check_n_components(n_components)
+        self.uniform_weights = uniform_weights
         check_no_sde(kwargs.get("use_sde", False))
         optimizer_class = kwargs.get("optimizer_class", th.optim.Adam)
         kwargs["optimizer_kwargs"] = with_fused_adam(optimizer_class, kwargs.get("optimizer_kwargs"))
@@ -107,12 +114,13 @@ class MixtureSACPolicy(SACPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(n_components=self.n_components)
+        data.update(n_components=self.n_components, uniform_weights=self.uniform_weights)
         return data
 
     def make_actor(self, features_extractor: Any = None) -> MixtureActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        return MixtureActor(**actor_kwargs, n_components=self.n_components).to(self.device)
+        actor = MixtureActor(**actor_kwargs, n_components=self.n_components, uniform_weights=self.uniform_weights)
+        return actor.to(self.device)
 
     def predict(
         self,

@@ -40,8 +40,8 @@ class SACMixture(SAC):
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy); set the number of
         components with ``policy_kwargs=dict(n_components=K)`` (default 5)
     :param env: The environment to learn from (if registered in Gym, can be str)
-    :param estimator: Actor-gradient estimator; allowed: see ``sb3_mixture.common.estimators.ESTIMATORS``
-        (``"mrp"``, the default, is the only one of issue 2)
+    :param estimator: Actor-gradient estimator (SPEC.md §1): ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``,
+        ``"lr"``, ``"uniform_rp"``; see :mod:`sb3_mixture.common.estimators`
     :param estimator_kwargs: Keyword arguments of the estimator
     :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
@@ -68,6 +68,12 @@ class SACMixture(SAC):
         self.estimator_kwargs = estimator_kwargs or {}
         # Fail on a bad name before any environment or network is built.
         self._estimator: MixtureEstimator = make_estimator(estimator, **self.estimator_kwargs)
+        if not self._estimator.learns_weights:
+            policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+            if policy_kwargs.get("uniform_weights") is False:
+                message = f"estimator={estimator!r} fixes the weights to 1/K: policy_kwargs uniform_weights must be True"
+                raise ValueError(message)
+            kwargs["policy_kwargs"] = {**policy_kwargs, "uniform_weights": True}
         super().__init__(policy, env, *args, **kwargs)
 
     @staticmethod
