@@ -147,3 +147,45 @@ def test_editable_install_keeps_the_hook() -> None:
     site_packages = [Path(path) for path in site.getsitepackages()]
     assert any((path / "sb3_mixture_zoo.pth").is_file() for path in site_packages)
     assert any((path / "_sb3_mixture_zoo_hook.py").is_file() for path in site_packages)
+
+
+def test_sac_mixture_keys_share_one_set_of_hyperparameters() -> None:
+    """Every SACMixture key has its own YAML (RL Zoo's layout); they differ only in the estimator."""
+    from sb3_mixture.zoo import SAC_ESTIMATOR_KEYS, SAMPLERS, config_path
+
+    reference = yaml.safe_load(Path(config_path("sac_mrp")).read_text())
+    for key, estimator in SAC_ESTIMATOR_KEYS.items():
+        hyperparams = yaml.safe_load(Path(config_path(key)).read_text())
+        assert {entry["estimator"] for entry in hyperparams.values()} == {estimator}
+        assert {env: {k: v for k, v in entry.items() if k != "estimator"} for env, entry in hyperparams.items()} == {
+            env: {k: v for k, v in entry.items() if k != "estimator"} for env, entry in reference.items()
+        }
+        assert key in SAMPLERS
+
+
+def test_every_key_samples_and_converts_consistently() -> None:
+    """The sampler's output equals the converter applied to the trial's raw parameters (what --trial-id does)."""
+    import optuna
+
+    from sb3_mixture.zoo import CONVERTERS, SAMPLERS
+
+    for key, sampler in SAMPLERS.items():
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        trial = study.ask()
+        sampled = sampler(trial, 1, 1, {"using_her_replay_buffer": False})
+        assert CONVERTERS[key](trial.params) == sampled
+        assert sampled["policy_kwargs"]["n_components"] in (2, 3, 5, 8)
+        assert ("estimator_kwargs" in sampled) == (key == "sac_gumbelrp")
+
+
+@pytest.mark.parametrize("key", ["sac_halfrp", "sac_gumbelrp", "sac_lr", "sac_usgm"])
+def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> None:
+    from sb3_mixture.zoo import SAC_ESTIMATOR_KEYS
+
+    # A user file that says nothing of the estimator: the key decides it.
+    entry = {"n_timesteps": 150, "policy": "MlpPolicy", "policy_kwargs": "dict(net_arch=[32], n_components=2)"}
+    (tmp_path / "mine.yml").write_text(yaml.safe_dump({"Pendulum-v1": entry}))
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "--conf-file", "mine.yml"]
+    check(run([*command, "-n", "150"], tmp_path))
+    config = dict(yaml.unsafe_load((tmp_path / "logs" / key / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text()))
+    assert config["estimator"] == SAC_ESTIMATOR_KEYS[key]

@@ -24,11 +24,21 @@ if TYPE_CHECKING:
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
 
 
+# RL Zoo key -> SACMixture estimator. The key decides the estimator, whatever the hyperparameter file says.
+SAC_ESTIMATOR_KEYS = {
+    "sac_mrp": "mrp",
+    "sac_halfrp": "half_rp",
+    "sac_gumbelrp": "gumbel_rp",
+    "sac_lr": "lr",
+    "sac_usgm": "uniform_rp",
+}
+
+
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
     from sb3_mixture import SACMixture
 
-    return {"sac_mrp": SACMixture}
+    return dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture)
 
 
 def config_path(algo: str) -> str:
@@ -36,19 +46,23 @@ def config_path(algo: str) -> str:
     return str(HYPERPARAMS_DIR / f"{algo}.yml")
 
 
-def _with_mixture_params(params: dict[str, Any], converted: dict[str, Any]) -> dict[str, Any]:
-    """Move the mixture's own sampled parameters into the converted hyperparameters."""
-    policy_kwargs = converted.setdefault("policy_kwargs", {})
-    policy_kwargs["n_components"] = params["n_components"]
-    return converted
+# Sampled names that are the mixture's or the estimator's rather than SAC's.
+POLICY_PARAMS = ("n_components",)
+ESTIMATOR_PARAMS = ("temperature",)
 
 
 def convert_sac_mixture_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
-    """Converter for ``--trial-id``: SAC's conversion plus ``n_components`` into ``policy_kwargs``."""
+    """Converter (also used by ``--trial-id``): SAC's conversion, then ``n_components`` into ``policy_kwargs``
+    and the estimator's own parameters into ``estimator_kwargs``."""
     from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 
-    sac_params = {key: value for key, value in sampled_params.items() if key != "n_components"}
-    return _with_mixture_params(sampled_params, convert_offpolicy_params(sac_params))
+    own = (*POLICY_PARAMS, *ESTIMATOR_PARAMS)
+    converted = convert_offpolicy_params({key: value for key, value in sampled_params.items() if key not in own})
+    converted.setdefault("policy_kwargs", {}).update({key: sampled_params[key] for key in POLICY_PARAMS})
+    estimator_kwargs = {key: sampled_params[key] for key in ESTIMATOR_PARAMS if key in sampled_params}
+    if estimator_kwargs:
+        converted["estimator_kwargs"] = estimator_kwargs
+    return converted
 
 
 def sample_sac_mixture_params(
@@ -60,6 +74,19 @@ def sample_sac_mixture_params(
     One difference: the batch size stops at 512 (RL Zoo's SAC goes to 2048), because a mixture's actor
     loss evaluates the critic on batch size x K actions per gradient step.
     """
+    return convert_sac_mixture_params(_sample_sac_space(trial))
+
+
+def sample_gumbel_rp_params(
+    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`sample_sac_mixture_params` plus the Gumbel-softmax temperature (log-uniform in [0.1, 10])."""
+    sampled = _sample_sac_space(trial)
+    sampled["temperature"] = trial.suggest_float("temperature", 0.1, 10.0, log=True)
+    return convert_sac_mixture_params(sampled)
+
+
+def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
     one_minus_gamma = trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)
     trial.set_user_attr("gamma", 1 - one_minus_gamma)
@@ -73,15 +100,20 @@ def sample_sac_mixture_params(
         "net_arch": trial.suggest_categorical("net_arch", ["small", "medium", "big"]),
         "n_components": trial.suggest_categorical("n_components", [2, 3, 5, 8]),
     }
-    return convert_sac_mixture_params(sampled)
+    return sampled
 
 
-SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {"sac_mrp": sample_sac_mixture_params}
-CONVERTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"sac_mrp": convert_sac_mixture_params}
+SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
+    **dict.fromkeys(SAC_ESTIMATOR_KEYS, sample_sac_mixture_params),
+    "sac_gumbelrp": sample_gumbel_rp_params,
+}
+Converter = Callable[[dict[str, Any]], dict[str, Any]]
+CONVERTERS: dict[str, Converter] = dict.fromkeys(SAC_ESTIMATOR_KEYS, convert_sac_mixture_params)
 
 
 def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:
-    """Wrap ``ExperimentManager.__init__`` so our keys read the package's YAML when no --conf-file is given."""
+    """Wrap ``ExperimentManager.__init__``: our keys read the package's YAML when no --conf-file is given, and
+    each SACMixture key runs its own estimator whatever the file says (``--hyperparams`` still overrides)."""
 
     signature = inspect.signature(init)
 
@@ -89,8 +121,11 @@ def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:
     def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
         arguments = signature.bind(self, *args, **kwargs).arguments
-        if arguments.get("algo") in SAMPLERS and arguments.get("config") is None:
-            self.config = config_path(arguments["algo"])
+        algo = arguments.get("algo")
+        if algo in SAMPLERS and arguments.get("config") is None:
+            self.config = config_path(algo)
+        if algo in SAC_ESTIMATOR_KEYS:
+            self.custom_hyperparams = {"estimator": SAC_ESTIMATOR_KEYS[algo], **(self.custom_hyperparams or {})}
 
     wrapped.__sb3_mixture__ = True  # type: ignore[attr-defined]
     return wrapped
