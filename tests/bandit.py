@@ -11,6 +11,7 @@ import torch as th
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
+from sb3_mixture.diagnostics import flat_gradient
 
 ALPHA = 0.2
 
@@ -77,15 +78,7 @@ def sampled_gradients(
     policy: BanditPolicy, loss_fn: Callable[[SquashedGaussianMixture], th.Tensor], n_batches: int, batch_size: int
 ) -> th.Tensor:
     """``n_batches`` independent gradient estimates, each the mean over ``batch_size`` states: ``[n_batches, n_params]``."""
-    rows = []
-    for _ in range(n_batches):
-        grads = th.autograd.grad(loss_fn(policy.distribution(batch_size)), policy.parameters, allow_unused=True)
-        rows.append(
-            th.cat(
-                [(g if g is not None else th.zeros_like(p)).flatten() for g, p in zip(grads, policy.parameters, strict=False)]
-            )
-        )
-    return th.stack(rows)
+    return th.stack([flat_gradient(loss_fn(policy.distribution(batch_size)), policy.parameters) for _ in range(n_batches)])
 
 
 def z_scores(

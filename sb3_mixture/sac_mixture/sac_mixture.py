@@ -119,12 +119,19 @@ class SACMixture(SAC):
             next_q_values = next_q_values.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
             return replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-    def _actor_loss(self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor) -> ActorLoss:
-        """The estimator's loss, with the critic's weights frozen (the actor loss must not train the critic).
-
-        Only the Q-networks are frozen: a features extractor shared with the actor must keep its gradient."""
+    def _actor_loss(
+        self,
+        distribution: SquashedGaussianMixture,
+        observations: PyTorchObs,
+        ent_coef: th.Tensor,
+        estimator: MixtureEstimator | None = None,
+    ) -> ActorLoss:
+        """The estimator's loss (the model's own unless ``estimator`` is given, as diagnostics do), with the
+        critic's weights frozen: the actor loss must not train the critic. Only the Q-networks are frozen:
+        a features extractor shared with the actor must keep its gradient."""
+        estimator = estimator or self._estimator
         with frozen(*self.critic.q_networks):
-            return self._estimator.actor_loss(
+            return estimator.actor_loss(
                 distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef
             )
 
