@@ -3,10 +3,11 @@ import os
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ESTIMATORS
 from sb3_mixture.sac_mixture import SACMixture
+from sb3_mixture.sacm import S2ACM, SACM
 
 # Read version from file
 version_file = os.path.join(os.path.dirname(__file__), "version.txt")
 with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
-__all__ = ["ESTIMATORS", "SACMixture", "SquashedGaussianMixture", "__version__"]
+__all__ = ["ESTIMATORS", "S2ACM", "SACM", "SACMixture", "SquashedGaussianMixture", "__version__"]

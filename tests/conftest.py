@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import SACMixture
+from sb3_mixture import S2ACM, SACM, SACMixture
 
 # (id, class, constructor keywords) — later estimators and algorithms add themselves here.
 ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
@@ -14,6 +14,8 @@ ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
     ("sac_gumbelrp", SACMixture, dict(estimator="gumbel_rp")),
     ("sac_lr", SACMixture, dict(estimator="lr")),
     ("sac_usgm", SACMixture, dict(estimator="uniform_rp")),
+    ("sacm", SACM, {}),
+    ("s2acm", S2ACM, {}),
 ]
 
 # Small and fast: every test is about behaviour, not learning.

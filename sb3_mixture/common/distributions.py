@@ -188,6 +188,10 @@ class SquashedGaussianMixture(Distribution):
         actions, gaussian_actions = self.component_rsample()
         return actions, self.log_prob(actions, gaussian_actions)
 
+    def component_own_log_prob(self, gaussian_actions: th.Tensor) -> th.Tensor:
+        """``log pi_k(a_k|s)``: each component's OWN log-density at its own sample ``[B, K, D]`` -> ``[B, K]``."""
+        return gaussian_log_density(gaussian_actions, self.mean, self.log_std) - tanh_log_det(gaussian_actions)
+
     def actions_from_params(  # type: ignore[override]
         self, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor, deterministic: bool = False
     ) -> th.Tensor:
@@ -199,6 +203,19 @@ class SquashedGaussianMixture(Distribution):
     ) -> tuple[th.Tensor, th.Tensor]:
         actions = self.actions_from_params(mean_actions, log_std, logits)
         return actions, self.log_prob(actions, self.gaussian_actions)
+
+
+def mixed_marginal_entropy(log_probs: th.Tensor, weights: th.Tensor) -> th.Tensor:
+    """
+    Baram et al.'s mixture-entropy estimate (their Eq. 8) from one sample per component:
+    ``H_hat(s) = -sum_i w_i log sum_j w_j pi_j(a_i|s)``, with ``a_i ~ pi_i``.
+
+    :param log_probs: ``L_i = log pi(a_i|s)``, the full mixture density at component i's sample, ``[B, K]``
+    :param weights: ``w``, ``[B, K]``
+    :return: ``[B]``; its expectation is the mixture's entropy, which lies between ``sum_i w_i H(pi_i)`` and
+        that plus ``H(w)`` (Kolchinsky-Tracey bounds)
+    """
+    return -(weights * log_probs).sum(dim=-1)
 
 
 def weight_entropy(logits: th.Tensor) -> th.Tensor:

@@ -135,6 +135,11 @@ class SACMixture(SAC):
                 distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef
             )
 
+    def _critic_loss(self, replay_data: ReplayBufferSamples, target_q_values: th.Tensor) -> th.Tensor:
+        """SAC's: half the sum over the critics of the squared TD error."""
+        current_q_values = self.critic(replay_data.observations, replay_data.actions)
+        return 0.5 * th.stack([F.mse_loss(current_q, target_q_values) for current_q in current_q_values]).sum()
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
@@ -149,12 +154,10 @@ class SACMixture(SAC):
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             # The same alpha serves the target and the actor loss; it is updated last, as in SAC.
             ent_coef = self._entropy_coefficient()
-            logs["ent_coef"].append(ent_coef.item())
+            logs["ent_coef"].append(ent_coef.mean().item())
 
             target_q_values = self._target_q_values(replay_data, discounts, ent_coef)
-            current_q_values = self.critic(replay_data.observations, replay_data.actions)
-            critic_loss = 0.5 * sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
-            assert isinstance(critic_loss, th.Tensor)
+            critic_loss = self._critic_loss(replay_data, target_q_values)
             self.critic.optimizer.zero_grad()
             critic_loss.backward()
             self.critic.optimizer.step()

@@ -36,9 +36,9 @@ SAC_ESTIMATOR_KEYS = {
 
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
-    from sb3_mixture import SACMixture
+    from sb3_mixture import S2ACM, SACM, SACMixture
 
-    return dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture)
+    return {**dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture), "sacm": SACM, "s2acm": S2ACM}
 
 
 def config_path(algo: str) -> str:
@@ -103,12 +103,13 @@ def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
     return sampled
 
 
+MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm")
 SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
-    **dict.fromkeys(SAC_ESTIMATOR_KEYS, sample_sac_mixture_params),
+    **dict.fromkeys(MIXTURE_SAC_KEYS, sample_sac_mixture_params),
     "sac_gumbelrp": sample_gumbel_rp_params,
 }
 Converter = Callable[[dict[str, Any]], dict[str, Any]]
-CONVERTERS: dict[str, Converter] = dict.fromkeys(SAC_ESTIMATOR_KEYS, convert_sac_mixture_params)
+CONVERTERS: dict[str, Converter] = dict.fromkeys(MIXTURE_SAC_KEYS, convert_sac_mixture_params)
 
 
 def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:

@@ -1,0 +1,148 @@
+from typing import Any, ClassVar, TypeVar
+
+import torch as th
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
+
+from sb3_mixture.common.critic import min_critic_values
+from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
+from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
+from sb3_mixture.common.utils import frozen
+from sb3_mixture.sac_mixture import SACMixture
+from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
+
+SelfSACM = TypeVar("SelfSACM", bound="SACM")
+
+SACM_DEFAULT_N_COMPONENTS = 3
+
+
+class SACM(SACMixture):
+    """
+    Soft Actor-Critic Mixture (SACM).
+
+    Paper: Baram, Tennenholtz, Mannor 2021, "Maximum Entropy Reinforcement Learning with Mixture Policies"
+    (SPEC.md §2). Fixed uniform weights ``1/N``; the entropy of the mixture is estimated by the mixed
+    marginal entropies ``H_i = -log sum_j w_j pi_j(a_i|s)`` of one sample ``a_i ~ pi_i`` per component
+    (their Eq. 8), in the actor loss and in the critic target. Component i minimises
+    ``alpha_i log pi(a_i|s) - Q(s, a_i)`` (**choice**, as in SPEC: the mixed marginal entropy rather than the
+    component's own ``-log pi_i`` of their Eq. 12). One temperature per component, tuned on the component's
+    own log-density against the target ``-D``; the critic target uses ``alpha = sum_i w_i alpha_i``.
+
+    A class of its own rather than an estimator because the temperatures are per component and the
+    critic target changes; the rest (networks, replay, collection) is SACMixture's. With uniform weights
+    every component ties for the heaviest, so ``predict(deterministic=True)`` uses component 0.
+    The paper collected 1000 steps then ran 1000 gradient steps (``train_freq=1000, gradient_steps=1000``)
+    with N = 3; the defaults here are SAC's cadence and N = 3.
+
+    :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=N)`` (default 3)
+    :param env: The environment to learn from
+    :param args: Positional parameters of :class:`stable_baselines3.SAC`
+    :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC`
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: MixtureSACPolicy
+
+    def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
+        if "estimator" in kwargs:
+            raise ValueError(f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed")
+        policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+        policy_kwargs.setdefault("n_components", SACM_DEFAULT_N_COMPONENTS)
+        kwargs["policy_kwargs"] = self._adjust_policy_kwargs(policy_kwargs)
+        # "uniform_rp" makes SACMixture build the policy with weights fixed to 1/N.
+        super().__init__(policy, env, *args, estimator="uniform_rp", **kwargs)
+
+    @staticmethod
+    def _adjust_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return policy_kwargs
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        n_components = self.policy.n_components
+        # One temperature per component, all starting from SAC's initial value.
+        if self.log_ent_coef is not None:
+            self.log_ent_coef = self.log_ent_coef.detach().repeat(n_components).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+        else:
+            self.ent_coef_tensor = self.ent_coef_tensor.repeat(n_components)
+
+    def _target_q_values(
+        self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
+    ) -> th.Tensor:
+        # The critic's temperature is the weighted mean of the components' (uniform weights).
+        return super()._target_q_values(replay_data, discounts, ent_coef.mean())
+
+    def _component_q_values(self, critic: ContinuousCritic, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """``Q(s, a_i)`` for component i's action ``[B, N, D]`` -> ``[B, N]``: one shared (twin) critic."""
+        return min_critic_values(critic, observations, actions)
+
+    def _actor_loss(
+        self,
+        distribution: SquashedGaussianMixture,
+        observations: PyTorchObs,
+        ent_coef: th.Tensor,
+        estimator: MixtureEstimator | None = None,
+    ) -> ActorLoss:
+        actions, gaussian_actions = distribution.component_rsample()
+        log_probs = distribution.log_prob(actions, gaussian_actions)  # L_i = -H_i
+        with frozen(*self.critic.q_networks):
+            q_values = self._component_q_values(self.critic, observations, actions)
+        loss = (distribution.weights * (ent_coef * log_probs - q_values)).sum(dim=1).mean()
+        self.logger.record("train/mixture_entropy", mixed_marginal_entropy(log_probs, distribution.weights).mean().item())
+        # Each temperature is tuned on its component's own log-density.
+        return ActorLoss(loss=loss, entropy_log_prob=distribution.component_own_log_prob(gaussian_actions).detach())
+
+
+class S2ACM(SACM):
+    """
+    Semi-Soft Actor-Critic Mixture (S2ACM), Baram et al. 2021, Eq. 14 (SPEC.md §2).
+
+    As :class:`SACM`, with one soft Q-function per component: the critic has N heads, each a twin pair
+    (SB3's ``ContinuousCritic`` with ``n_critics = 2N``). Head i's entropy bonus is the partial sum of the
+    mixed marginal entropies ``sum_{j<=i} w_j H_j(s')`` (**choice**: weighted by ``w_j`` so that the last
+    head's bonus is exactly SACM's entropy estimate), evaluated at component i's next action
+    ``a'_i ~ pi_i(.|s')``; component i is trained against head i. All heads see the whole minibatch (the
+    paper's optional bootstrap masks are not implemented).
+    """
+
+    @staticmethod
+    def _adjust_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {**policy_kwargs, "n_critics": 2 * policy_kwargs["n_components"]}
+
+    def _component_q_values(self, critic: ContinuousCritic, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """Head i (its twin pair, minimum) on component i's action: ``[B, N, D]`` -> ``[B, N]``."""
+        n_heads = actions.shape[1]
+        per_head = len(critic.q_networks) // n_heads
+        with th.no_grad():
+            features = critic.extract_features(observations, critic.features_extractor)
+        values = []
+        for head in range(n_heads):
+            q_input = th.cat([features, actions[:, head]], dim=1)
+            twins = critic.q_networks[head * per_head : (head + 1) * per_head]
+            values.append(th.cat([q_net(q_input) for q_net in twins], dim=1).min(dim=1).values)
+        return th.stack(values, dim=1)
+
+    def _target_q_values(
+        self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
+    ) -> th.Tensor:
+        """Per head i: ``r + gamma (1 - d) (Q'_i(s', a'_i) + alpha sum_{j<=i} w_j H_j(s'))``, shape ``[B, N]``."""
+        with th.no_grad():
+            distribution = self.actor.get_distribution(replay_data.next_observations)
+            actions, gaussian_actions = distribution.component_rsample()
+            log_probs = distribution.log_prob(actions, gaussian_actions)
+            partial_entropy = -(distribution.weights * log_probs).cumsum(dim=1)
+            next_q_values = self._component_q_values(self.critic_target, replay_data.next_observations, actions)
+            return replay_data.rewards + (1 - replay_data.dones) * discounts * (
+                next_q_values + ent_coef.mean() * partial_entropy
+            )
+
+    def _critic_loss(self, replay_data: ReplayBufferSamples, target_q_values: th.Tensor) -> th.Tensor:
+        """Each head's twins regress on that head's target: half the sum over the 2N networks of the MSE."""
+        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)  # [B, 2N]
+        per_head = current_q_values.shape[1] // target_q_values.shape[1]
+        targets = target_q_values.repeat_interleave(per_head, dim=1)
+        return 0.5 * (current_q_values - targets).square().mean(dim=0).sum()

@@ -1,0 +1,71 @@
+"""SACM's mixture-entropy estimate against the Kolchinsky-Tracey bounds and Monte Carlo, and S2ACM's heads."""
+
+import torch as th
+
+from sb3_mixture import S2ACM, SACM
+from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
+
+N_DRAWS = 4_000
+
+
+def estimate_entropies(logits: th.Tensor, mean: th.Tensor, log_std: th.Tensor) -> dict[str, th.Tensor]:
+    """Per state: the SACM estimate (averaged over draws), the bounds and a plain Monte Carlo entropy."""
+    batch_size, n_components, action_dim = mean.shape
+
+    def repeated(tensor: th.Tensor) -> th.Tensor:
+        return tensor.repeat_interleave(N_DRAWS, dim=0)
+
+    distribution = SquashedGaussianMixture(action_dim, n_components).proba_distribution(
+        repeated(mean), repeated(log_std), repeated(logits)
+    )
+    actions, gaussian_actions = distribution.component_rsample()
+    sacm = mixed_marginal_entropy(distribution.log_prob(actions, gaussian_actions), distribution.weights)
+    # Components' own entropies by Monte Carlo: H(pi_i) = -E_{a~pi_i} log pi_i(a).
+    component_entropy = -distribution.component_own_log_prob(gaussian_actions).view(batch_size, N_DRAWS, n_components).mean(1)
+    weights = th.softmax(logits, dim=-1)
+    conditional = (weights * component_entropy).sum(dim=-1)
+    mixture_samples = distribution.sample()
+    surprisal = -distribution.log_prob(mixture_samples, distribution.gaussian_actions).view(batch_size, N_DRAWS)
+    return {
+        "sacm": sacm.view(batch_size, N_DRAWS).mean(1),
+        "lower": conditional,
+        "upper": conditional - (weights * weights.log()).sum(dim=-1),
+        "monte_carlo": surprisal.mean(1),
+        "monte_carlo_standard_error": surprisal.std(1) / N_DRAWS**0.5,
+    }
+
+
+def test_sacm_entropy_lies_between_the_kolchinsky_tracey_bounds() -> None:
+    th.manual_seed(0)
+    logits, mean, log_std = th.randn(32, 3), th.randn(32, 3, 2), th.rand(32, 3, 2) * 1.5 - 1.5
+    entropies = estimate_entropies(logits, mean, log_std)
+    tolerance = 0.03  # Monte Carlo error of the averages (measured spread < 0.01)
+    assert (entropies["sacm"] >= entropies["lower"] - tolerance).all()
+    assert (entropies["sacm"] <= entropies["upper"] + tolerance).all()
+    # Overlapping components: strictly inside for some states (the bounds are not trivially attained).
+    assert ((entropies["sacm"] - entropies["lower"] > 0.1) & (entropies["upper"] - entropies["sacm"] > 0.1)).any()
+
+
+def test_sacm_entropy_reaches_the_true_entropy_for_separated_components() -> None:
+    th.manual_seed(1)
+    logits = th.randn(8, 3)
+    mean = th.tensor([-1.5, 0.0, 1.5]).view(1, 3, 1).expand(8, 3, 2).clone()
+    log_std = th.full((8, 3, 2), -3.0)
+    entropies = estimate_entropies(logits, mean, log_std)
+    difference = (entropies["sacm"] - entropies["monte_carlo"]).abs()
+    assert (difference < 4 * entropies["monte_carlo_standard_error"] + 0.005).all(), difference
+    # Far apart, the mixture's entropy is the upper bound H(pi|W) + H(W).
+    th.testing.assert_close(entropies["sacm"], entropies["upper"], atol=0.03, rtol=0)
+
+
+def test_s2acm_heads_and_partial_entropy_targets() -> None:
+    model = S2ACM("MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0)
+    model.learn(80)
+    assert len(model.critic.q_networks) == 6 and model.log_ent_coef is not None and model.log_ent_coef.shape == (3,)
+    replay_data = model.replay_buffer.sample(16)
+    targets = model._target_q_values(replay_data, model.gamma, model._entropy_coefficient())
+    assert targets.shape == (16, 3)
+    # Heads differ only by the networks and the partial entropy sums, so the targets differ between heads.
+    assert not th.allclose(targets[:, 0], targets[:, 2])
+    # SACM keeps one shared twin critic.
+    assert len(SACM("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16])).critic.q_networks) == 2
