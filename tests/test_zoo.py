@@ -193,6 +193,7 @@ def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("key", ["sacm", "s2acm"])
 def test_baram_keys_train_from_the_package_yaml(key: str, tmp_path: Path) -> None:
-    output = check(run([sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "-n", "150"], tmp_path))
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "-n", "150"]
+    output = check(run(command, tmp_path))
     assert f"hyperparams/{key}.yml" in output
     assert (tmp_path / "logs" / key / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
