@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import S2ACM, SACM, SACMixture
+from sb3_mixture import S2ACM, SACM, SACPMOE, SACMixture
 
 # (id, class, constructor keywords) — later estimators and algorithms add themselves here.
 ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
@@ -16,6 +16,7 @@ ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
     ("sac_usgm", SACMixture, dict(estimator="uniform_rp")),
     ("sacm", SACM, {}),
     ("s2acm", S2ACM, {}),
+    ("sac_pmoe", SACPMOE, {}),
 ]
 
 # Small and fast: every test is about behaviour, not learning.

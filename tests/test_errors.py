@@ -54,3 +54,10 @@ def test_nan_observation_in_predict(cls: type[BaseAlgorithm], kwargs: dict[str, 
     model = cls("MlpPolicy", gym.make("Pendulum-v1"), **{**FAST_KWARGS, **kwargs})
     with pytest.raises(ValueError, match=r"observation contains NaN"):
         model.predict(np.array([np.nan, 0.0, 0.0], dtype=np.float32))
+
+
+def test_pmoe_back_propagation_mode() -> None:
+    from sb3_mixture import SACPMOE
+
+    with pytest.raises(ValueError, match=r"back_propagation must be one of \('max', 'all'\), got 'some'"):
+        SACPMOE("MlpPolicy", "Pendulum-v1", back_propagation="some")

@@ -62,6 +62,7 @@ def test_s2acm_heads_and_partial_entropy_targets() -> None:
     model = S2ACM("MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0)
     model.learn(80)
     assert len(model.critic.q_networks) == 6 and model.log_ent_coef is not None and model.log_ent_coef.shape == (3,)
+    assert model.replay_buffer is not None
     replay_data = model.replay_buffer.sample(16)
     targets = model._target_q_values(replay_data, model.gamma, model._entropy_coefficient())
     assert targets.shape == (16, 3)

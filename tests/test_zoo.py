@@ -97,6 +97,9 @@ def test_distributed_optimization_on_postgresql(tmp_path: Path) -> None:
     import optuna
 
     with postgres_server() as storage:
+        # Create the study (and Optuna's tables) once, as the README says: two workers initialising the schema
+        # of an empty database at the same moment collide on PostgreSQL's CREATE TYPE.
+        optuna.create_study(storage=storage, study_name="shared", direction="maximize")
         command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *OPTIMIZE, "--storage", storage]
         command += ["--study-name", "shared", "--n-trials", "2", "--n-timesteps", "500"]
         environment = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
@@ -191,8 +194,8 @@ def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> 
     assert config["estimator"] == SAC_ESTIMATOR_KEYS[key]
 
 
-@pytest.mark.parametrize("key", ["sacm", "s2acm"])
-def test_baram_keys_train_from_the_package_yaml(key: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe"])
+def test_own_class_keys_train_from_the_package_yaml(key: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "-n", "150"]
     output = check(run(command, tmp_path))
     assert f"hyperparams/{key}.yml" in output

@@ -35,6 +35,8 @@ class MixtureActor(Actor):
 
     :param n_components: Number K of mixture components
     :param uniform_weights: Fix the weights to 1/K (the logits head is then unused), as U-RP and SACM need
+    :param detach_gate: Compute the logits from the trunk's features without letting their gradient reach
+        the trunk (PMOE's gate: routing does not train the shared layers)
     :param use_sde: Must be False (gSDE is not defined for a mixture)
     Other parameters as in :class:`stable_baselines3.sac.policies.Actor`.
     """
@@ -53,12 +55,14 @@ class MixtureActor(Actor):
         features_dim: int,
         n_components: int = DEFAULT_N_COMPONENTS,
         uniform_weights: bool = False,
+        detach_gate: bool = False,
         use_sde: bool = False,
         **kwargs: Any,
     ):
         check_no_sde(use_sde)
         self.n_components = check_n_components(n_components)
         self.uniform_weights = uniform_weights
+        self.detach_gate = detach_gate
         super().__init__(observation_space, action_space, net_arch, features_extractor, features_dim, use_sde=False, **kwargs)
         check_box_action_space(self.action_space, "MixtureActor")
         self.action_dim = int(np.prod(self.action_space.shape))
@@ -68,7 +72,7 @@ class MixtureActor(Actor):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(n_components=self.n_components, uniform_weights=self.uniform_weights)
+        data.update(n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate)
         return data
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
@@ -79,8 +83,10 @@ class MixtureActor(Actor):
         features = self.extract_features(obs, self.features_extractor)
         latent_pi = self.latent_pi(features)
         shape = (-1, self.n_components, self.action_dim)
-        uniform = self.uniform_weights
-        logits = latent_pi.new_zeros(latent_pi.shape[0], self.n_components) if uniform else self.logits(latent_pi)
+        if self.uniform_weights:
+            logits = latent_pi.new_zeros(latent_pi.shape[0], self.n_components)
+        else:
+            logits = self.logits(latent_pi.detach() if self.detach_gate else latent_pi)
         return self.mu(latent_pi).view(shape), self.log_std(latent_pi).view(shape), dict(logits=logits)
 
     def get_distribution(self, obs: PyTorchObs) -> SquashedGaussianMixture:
@@ -98,15 +104,24 @@ class MixtureSACPolicy(SACPolicy):
 
     :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
     :param uniform_weights: Fix the mixture weights to 1/K (set by the estimators that need it)
+    :param detach_gate: Keep the gate's gradient out of the actor's trunk (set by PMOE)
     Other parameters as in :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must be False.
     """
 
     actor: MixtureActor
 
-    def __init__(self, *args: Any, n_components: int = DEFAULT_N_COMPONENTS, uniform_weights: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        n_components: int = DEFAULT_N_COMPONENTS,
+        uniform_weights: bool = False,
+        detach_gate: bool = False,
+        **kwargs: Any,
+    ):
         # Set before SACPolicy.__init__, which builds the actor.
         self.n_components = check_n_components(n_components)
         self.uniform_weights = uniform_weights
+        self.detach_gate = detach_gate
         check_no_sde(kwargs.get("use_sde", False))
         optimizer_class = kwargs.get("optimizer_class", th.optim.Adam)
         kwargs["optimizer_kwargs"] = with_fused_adam(optimizer_class, kwargs.get("optimizer_kwargs"))
@@ -114,12 +129,14 @@ class MixtureSACPolicy(SACPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(n_components=self.n_components, uniform_weights=self.uniform_weights)
+        data.update(n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate)
         return data
 
     def make_actor(self, features_extractor: Any = None) -> MixtureActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        actor = MixtureActor(**actor_kwargs, n_components=self.n_components, uniform_weights=self.uniform_weights)
+        actor = MixtureActor(
+            **actor_kwargs, n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate
+        )
         return actor.to(self.device)
 
     def predict(

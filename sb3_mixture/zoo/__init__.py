@@ -36,9 +36,9 @@ SAC_ESTIMATOR_KEYS = {
 
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
-    from sb3_mixture import S2ACM, SACM, SACMixture
+    from sb3_mixture import S2ACM, SACM, SACPMOE, SACMixture
 
-    return {**dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture), "sacm": SACM, "s2acm": S2ACM}
+    return {**dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture), "sacm": SACM, "s2acm": S2ACM, "sac_pmoe": SACPMOE}
 
 
 def config_path(algo: str) -> str:
@@ -103,7 +103,7 @@ def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
     return sampled
 
 
-MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm")
+MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm", "sac_pmoe")
 SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
     **dict.fromkeys(MIXTURE_SAC_KEYS, sample_sac_mixture_params),
     "sac_gumbelrp": sample_gumbel_rp_params,
