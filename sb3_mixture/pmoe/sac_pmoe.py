@@ -1,7 +1,6 @@
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import torch as th
-from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 from torch.nn import functional as F
 
@@ -10,7 +9,7 @@ from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
 from sb3_mixture.common.utils import frozen
 from sb3_mixture.sac_mixture import SACMixture
-from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
 PMOE_DEFAULT_N_COMPONENTS = 4
 BACK_PROPAGATION_MODES = ("max", "all")
@@ -65,13 +64,6 @@ class SACPMOE(SACMixture):
     :param policy_kwargs: ``n_components`` defaults to 4 (paper: HalfCheetah 2, Humanoid 10)
     Other parameters as :class:`stable_baselines3.SAC`.
     """
-
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": MlpPolicy,
-        "CnnPolicy": CnnPolicy,
-        "MultiInputPolicy": MultiInputPolicy,
-    }
-    policy: MixtureSACPolicy
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 import torch as th
-from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 
 from sb3_mixture.common.critic import min_critic_values
@@ -9,9 +9,7 @@ from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marg
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
 from sb3_mixture.common.utils import frozen
 from sb3_mixture.sac_mixture import SACMixture
-from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
-
-SelfSACM = TypeVar("SelfSACM", bound="SACM")
+from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
 SACM_DEFAULT_N_COMPONENTS = 3
 
@@ -39,13 +37,6 @@ class SACM(SACMixture):
     :param args: Positional parameters of :class:`stable_baselines3.SAC`
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC`
     """
-
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": MlpPolicy,
-        "CnnPolicy": CnnPolicy,
-        "MultiInputPolicy": MultiInputPolicy,
-    }
-    policy: MixtureSACPolicy
 
     def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
         if "estimator" in kwargs:
