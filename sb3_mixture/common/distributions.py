@@ -8,7 +8,7 @@ from stable_baselines3.common.distributions import Distribution, TanhBijector
 from torch import nn
 from torch.nn import functional as F
 
-SelfSquashedGaussianMixture = TypeVar("SelfSquashedGaussianMixture", bound="SquashedGaussianMixture")
+SelfGaussianMixture = TypeVar("SelfGaussianMixture", bound="GaussianMixture")
 
 # Same clamps as SB3's SAC actor.
 LOG_STD_MIN = -20.0
@@ -36,19 +36,18 @@ def tanh_log_det(gaussian_actions: th.Tensor) -> th.Tensor:
     return (2.0 * (_LOG_2 - gaussian_actions - F.softplus(-2.0 * gaussian_actions))).sum(dim=-1)
 
 
-class SquashedGaussianMixture(Distribution):
+class GaussianMixture(Distribution):
     """
-    Mixture of K diagonal Gaussians followed by tanh, with state-dependent weights.
+    Mixture of K diagonal Gaussians with state-dependent weights (unsquashed, for PPO; SPEC.md §6).
 
-    Parameters per state: ``logits[B, K]``, ``mean[B, K, D]``, ``log_std[B, K, D]``. The log-density of a
-    squashed action is ``logsumexp_k(log w_k + log N(u; mean_k, std_k)) - sum_d log(1 - a_d^2)`` with
-    ``u = atanh(a)``: the tanh Jacobian is the same for every component, so it is subtracted once. The
-    Jacobian term is exact (see :func:`tanh_log_det` for why not SB3's ``+ 1e-6`` form).
+    Parameters per state: ``logits[B, K]``, ``mean[B, K, D]``, ``log_std[B, K, D]`` (clamped to ``[-20, 2]``).
+    ``log_prob`` is exact: ``logsumexp_k(log w_k + log N(a; mean_k, std_k))``. ``entropy()`` has no closed
+    form and returns the low-variance differentiable estimate ``-sum_k w_k log pi(a_k|s)`` with one
+    reparameterized sample per component: its expectation is the mixture's entropy exactly
+    (``sum_k w_k E_{pi_k}[-log pi] = E_pi[-log pi]``), so it is unbiased, and stratified over the components.
 
-    ``sample()`` draws one component per state and keeps its pre-tanh value, so ``log_prob`` of that sample
-    never goes through ``atanh`` of a clipped action. ``component_samples()`` draws one reparameterized sample
-    per component and the full mixture log-density at each, which is what the MRP estimator needs.
-    The entropy has no closed form: ``entropy()`` returns ``None``.
+    :class:`SquashedGaussianMixture` is the same mixture followed by tanh; the hooks ``squash``,
+    ``unsquash`` and ``log_det`` are all that differ.
 
     :param action_dim: Dimension D of the action space
     :param n_components: Number K of mixture components
@@ -66,21 +65,36 @@ class SquashedGaussianMixture(Distribution):
         self.n_components = n_components
         self.gaussian_actions: th.Tensor | None = None
 
-    def proba_distribution_net(self, latent_dim: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:  # type: ignore[override]
+    def proba_distribution_net(  # type: ignore[override]
+        self, latent_dim: int, log_std_init: float = 0.0, state_dependent_std: bool = False
+    ) -> tuple[nn.Linear, nn.Linear, nn.Module | nn.Parameter]:
         """
-        Create the three heads that map a latent vector to the mixture parameters.
+        Heads for PPO: logits ``[K]`` and means ``[K*D]`` from the latent vector; log-stds either a
+        state-independent parameter ``[K, D]`` (PPO's usual) or a third linear head ``[K*D]``.
 
-        :param latent_dim: Dimension of the last layer of the policy network
-        :return: (logits head [K], mean head [K*D], log-std head [K*D])
+        :return: (logits head, mean head, log-std parameter or head)
         """
         logits = nn.Linear(latent_dim, self.n_components)
         mean = nn.Linear(latent_dim, self.n_components * self.action_dim)
-        log_std = nn.Linear(latent_dim, self.n_components * self.action_dim)
-        return logits, mean, log_std
+        if state_dependent_std:
+            return logits, mean, nn.Linear(latent_dim, self.n_components * self.action_dim)
+        return logits, mean, nn.Parameter(th.full((self.n_components, self.action_dim), float(log_std_init)))
+
+    def squash(self, gaussian_actions: th.Tensor) -> th.Tensor:
+        """Map from the Gaussian space to actions (identity here, tanh for the squashed mixture)."""
+        return gaussian_actions
+
+    def unsquash(self, actions: th.Tensor) -> th.Tensor:
+        """Inverse of :meth:`squash`."""
+        return actions
+
+    def log_det(self, gaussian_actions: th.Tensor) -> th.Tensor:
+        """``log |d squash / du|`` summed over the action dimension (0 here)."""
+        return gaussian_actions.new_zeros(gaussian_actions.shape[:-1])
 
     def proba_distribution(  # type: ignore[override]
-        self: SelfSquashedGaussianMixture, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor
-    ) -> SelfSquashedGaussianMixture:
+        self: SelfGaussianMixture, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor
+    ) -> SelfGaussianMixture:
         """
         Set the parameters. Argument order follows SB3's Gaussian distributions, the logits come last.
 
@@ -127,13 +141,13 @@ class SquashedGaussianMixture(Distribution):
         :return: ``[B]`` or ``[B, M]``
         """
         if gaussian_actions is None:
-            # Clipped inverse: an action of exactly +-1 maps to a finite u (about +-8.3 in float32).
-            gaussian_actions = TanhBijector.inverse(actions)
-        return self.gaussian_log_prob(gaussian_actions) - tanh_log_det(gaussian_actions)
+            gaussian_actions = self.unsquash(actions)
+        return self.gaussian_log_prob(gaussian_actions) - self.log_det(gaussian_actions)
 
     def entropy(self) -> th.Tensor | None:
-        # No closed form for a (squashed) mixture; SAC estimates it from log-probabilities of samples.
-        return None
+        """Unbiased differentiable estimate ``-sum_k w_k log pi(a_k|s)``, one reparameterized sample per component."""
+        _, log_probs = self.component_samples()
+        return mixed_marginal_entropy(log_probs, self.weights)
 
     def sample_components(self, n_samples: int | None = None) -> th.Tensor:
         """Component indices drawn from ``Cat(w)``: shape ``[B]``, or ``[B, n_samples]`` (with replacement)."""
@@ -151,7 +165,7 @@ class SquashedGaussianMixture(Distribution):
         index = indices.unsqueeze(-1).expand(-1, -1, self.action_dim)
         mean, log_std = self.mean.gather(1, index), self.log_std.gather(1, index)
         gaussian_actions = mean + log_std.exp() * th.randn_like(mean)
-        return th.tanh(gaussian_actions), gaussian_actions
+        return self.squash(gaussian_actions), gaussian_actions
 
     def sample(self) -> th.Tensor:
         """One action per state from the mixture; the pre-tanh value is kept in ``gaussian_actions``."""
@@ -162,13 +176,13 @@ class SquashedGaussianMixture(Distribution):
             index = self.sample_components()[:, None, None].expand(-1, 1, self.action_dim)
             mean, log_std = self.mean.gather(1, index).squeeze(1), self.log_std.gather(1, index).squeeze(1)
         self.gaussian_actions = mean + log_std.exp() * th.randn_like(mean)
-        return th.tanh(self.gaussian_actions)
+        return self.squash(self.gaussian_actions)
 
     def mode(self) -> th.Tensor:
-        """Squashed mean of the highest-weight component."""
+        """(Squashed) mean of the highest-weight component."""
         index = self.logits.argmax(dim=-1)[:, None, None].expand(-1, 1, self.action_dim)
         self.gaussian_actions = self.mean.gather(1, index).squeeze(1)
-        return th.tanh(self.gaussian_actions)
+        return self.squash(self.gaussian_actions)
 
     def component_rsample(self) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -177,7 +191,7 @@ class SquashedGaussianMixture(Distribution):
         :return: squashed actions ``a_k`` and pre-tanh values ``u_k``, both ``[B, K, D]``
         """
         gaussian_actions = self.mean + self.log_std.exp() * th.randn_like(self.mean)
-        return th.tanh(gaussian_actions), gaussian_actions
+        return self.squash(gaussian_actions), gaussian_actions
 
     def component_samples(self) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -190,7 +204,7 @@ class SquashedGaussianMixture(Distribution):
 
     def component_own_log_prob(self, gaussian_actions: th.Tensor) -> th.Tensor:
         """``log pi_k(a_k|s)``: each component's OWN log-density at its own sample ``[B, K, D]`` -> ``[B, K]``."""
-        return gaussian_log_density(gaussian_actions, self.mean, self.log_std) - tanh_log_det(gaussian_actions)
+        return gaussian_log_density(gaussian_actions, self.mean, self.log_std) - self.log_det(gaussian_actions)
 
     def actions_from_params(  # type: ignore[override]
         self, mean_actions: th.Tensor, log_std: th.Tensor, logits: th.Tensor, deterministic: bool = False
@@ -203,6 +217,49 @@ class SquashedGaussianMixture(Distribution):
     ) -> tuple[th.Tensor, th.Tensor]:
         actions = self.actions_from_params(mean_actions, log_std, logits)
         return actions, self.log_prob(actions, self.gaussian_actions)
+
+
+class SquashedGaussianMixture(GaussianMixture):
+    """
+    Mixture of K diagonal Gaussians followed by tanh, with state-dependent weights (SPEC.md §0).
+
+    The log-density of a squashed action is ``logsumexp_k(log w_k + log N(u; mean_k, std_k)) - sum_d log(1 - a_d^2)``
+    with ``u = atanh(a)``: the tanh Jacobian is the same for every component, so it is subtracted once. The
+    Jacobian term is exact (see :func:`tanh_log_det` for why not SB3's ``+ 1e-6`` form).
+
+    ``sample()`` draws one component per state and keeps its pre-tanh value, so ``log_prob`` of that sample
+    never goes through ``atanh`` of a clipped action. ``component_samples()`` draws one reparameterized sample
+    per component and the full mixture log-density at each, which is what the MRP estimator needs.
+    ``entropy()`` returns ``None``, as SB3's squashed Gaussian does (SAC estimates it from log-probabilities).
+
+    :param action_dim: Dimension D of the action space
+    :param n_components: Number K of mixture components
+    """
+
+    def proba_distribution_net(self, latent_dim: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:  # type: ignore[override]
+        """
+        Create the three heads that map a latent vector to the mixture parameters.
+
+        :param latent_dim: Dimension of the last layer of the policy network
+        :return: (logits head [K], mean head [K*D], log-std head [K*D])
+        """
+        logits = nn.Linear(latent_dim, self.n_components)
+        mean = nn.Linear(latent_dim, self.n_components * self.action_dim)
+        log_std = nn.Linear(latent_dim, self.n_components * self.action_dim)
+        return logits, mean, log_std
+
+    def squash(self, gaussian_actions: th.Tensor) -> th.Tensor:
+        return th.tanh(gaussian_actions)
+
+    def unsquash(self, actions: th.Tensor) -> th.Tensor:
+        # Clipped inverse: an action of exactly +-1 maps to a finite u (about +-8.3 in float32).
+        return TanhBijector.inverse(actions)
+
+    def log_det(self, gaussian_actions: th.Tensor) -> th.Tensor:
+        return tanh_log_det(gaussian_actions)
+
+    def entropy(self) -> th.Tensor | None:
+        return None
 
 
 def mixed_marginal_entropy(log_probs: th.Tensor, weights: th.Tensor) -> th.Tensor:
