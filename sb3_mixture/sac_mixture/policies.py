@@ -9,7 +9,8 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
-from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, check_n_components, check_no_sde
+from sb3_mixture.common.policies import FiniteObservationMixin
+from sb3_mixture.common.utils import check_box_action_space, check_n_components, check_no_sde
 
 DEFAULT_N_COMPONENTS = 5
 
@@ -95,7 +96,7 @@ class MixtureActor(Actor):
         return SquashedGaussianMixture(self.action_dim, self.n_components).proba_distribution(mean, log_std, **kwargs)
 
 
-class MixtureSACPolicy(SACPolicy):
+class MixtureSACPolicy(FiniteObservationMixin, SACPolicy):
     """
     SAC policy (actor and twin critics) whose actor is a squashed Gaussian mixture.
 
@@ -138,16 +139,6 @@ class MixtureSACPolicy(SACPolicy):
             **actor_kwargs, n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate
         )
         return actor.to(self.device)
-
-    def predict(
-        self,
-        observation: np.ndarray | dict[str, np.ndarray],
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = False,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        check_finite_observation(observation)
-        return super().predict(observation, state, episode_start, deterministic)
 
 
 MlpPolicy = MixtureSACPolicy

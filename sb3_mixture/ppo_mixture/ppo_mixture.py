@@ -1,0 +1,74 @@
+from typing import ClassVar, TypeVar
+
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_mixture.common.distributions import component_separation, weight_entropy
+from sb3_mixture.common.utils import check_box_action_space
+from sb3_mixture.ppo_mixture.policies import CnnPolicy, MixtureActorCriticPolicy, MlpPolicy, MultiInputPolicy
+
+SelfPPOMixture = TypeVar("SelfPPOMixture", bound="PPOMixture")
+
+
+class PPOMixture(PPO):
+    """
+    Proximal Policy Optimization with a Gaussian-mixture policy (SPEC.md §6).
+
+    PPO's loss, unchanged, on an unsquashed mixture: the probability ratio uses the exact mixture density
+    (logsumexp over components) and the entropy bonus the unbiased estimate ``-sum_k w_k log pi(a_k|s)``
+    (:class:`sb3_mixture.common.distributions.GaussianMixture`). PMOE-PPO (Ren et al. 2021) builds on it.
+    Besides PPO's values, logs ``train/weight_entropy`` and ``train/component_separation`` (mean pairwise
+    distance between component means) on the last rollout's observations.
+
+    :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)``
+        (default 5) and ``state_dependent_std``
+    :param env: The environment to learn from
+    :param args: Positional parameters of :class:`stable_baselines3.PPO`
+    :param kwargs: Keyword parameters of :class:`stable_baselines3.PPO` (``use_sde`` must stay False)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: MixtureActorCriticPolicy
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        vec_env = PPO._wrap_env(env, verbose, monitor_wrapper)
+        check_box_action_space(vec_env.action_space, "PPOMixture")
+        return vec_env
+
+    def train(self) -> None:
+        super().train()
+        rollout = next(self.rollout_buffer.get(self.batch_size))
+        with th.no_grad():
+            distribution = self.policy.get_distribution(rollout.observations)
+            self.logger.record("train/weight_entropy", weight_entropy(distribution.logits).mean().item())  # type: ignore[attr-defined]
+            separation = component_separation(distribution.mean)  # type: ignore[attr-defined]
+            self.logger.record("train/component_separation", separation.mean().item())
+
+    def learn(
+        self: SelfPPOMixture,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "PPOMixture",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPPOMixture:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+__all__ = ["PPOMixture"]

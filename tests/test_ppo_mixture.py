@@ -1,0 +1,102 @@
+"""PPOMixture: exact log-density, unbiased entropy estimate, ratio 1 on fresh data, K = 1 = PPO, and the usual runs."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+from sb3_mixture import PPOMixture
+from sb3_mixture.common.distributions import GaussianMixture
+
+FAST: dict[str, Any] = dict(n_steps=64, batch_size=32, n_epochs=2, policy_kwargs=dict(net_arch=[32, 32]))
+
+
+@pytest.mark.parametrize("action_dim,n_components", [(1, 1), (6, 3), (17, 16)])
+def test_log_prob_matches_mixture_same_family(action_dim: int, n_components: int) -> None:
+    generator = th.Generator().manual_seed(0)
+    logits = th.randn(64, n_components, generator=generator, dtype=th.float64)
+    mean = th.randn(64, n_components, action_dim, generator=generator, dtype=th.float64)
+    log_std = th.rand(64, n_components, action_dim, generator=generator, dtype=th.float64) * 2 - 1.5
+    reference = MixtureSameFamily(Categorical(logits=logits), Independent(Normal(mean, log_std.exp()), 1))
+    actions = reference.sample()
+    distribution = GaussianMixture(action_dim, n_components).proba_distribution(mean, log_std, logits)
+    th.testing.assert_close(distribution.log_prob(actions), reference.log_prob(actions), atol=1e-5, rtol=0)
+
+
+def test_entropy_estimate_is_unbiased() -> None:
+    """Mean of the estimate over many draws vs a Monte Carlo entropy -E[log pi(a)], within their standard errors."""
+    th.manual_seed(0)
+    n_draws = 20_000
+    logits, mean, log_std = th.randn(1, 3), th.randn(1, 3, 2), th.rand(1, 3, 2) - 1.0
+    distribution = GaussianMixture(2, 3).proba_distribution(
+        mean.expand(n_draws, -1, -1), log_std.expand(n_draws, -1, -1), logits.expand(n_draws, -1)
+    )
+    estimate = distribution.entropy()
+    assert estimate is not None
+    surprisal = -distribution.log_prob(distribution.sample())
+    difference = (estimate.mean() - surprisal.mean()).abs()
+    standard_error = (estimate.var() / n_draws + surprisal.var() / n_draws).sqrt()
+    assert difference < 4 * standard_error
+    # It is differentiable, so PPO's entropy bonus trains weights, means and log-stds through it.
+    parameters = [tensor.clone().requires_grad_(True) for tensor in (logits, mean, log_std)]
+    small = GaussianMixture(2, 3).proba_distribution(parameters[1], parameters[2], parameters[0])
+    differentiable_estimate = small.entropy()
+    assert differentiable_estimate is not None
+    gradients = th.autograd.grad(differentiable_estimate.sum(), parameters)
+    assert all(gradient.abs().sum() > 0 for gradient in gradients)
+
+
+def test_ratio_is_one_on_the_first_minibatch_after_a_rollout() -> None:
+    model = PPOMixture("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2, seed=0), **FAST, seed=0)
+    _, callback = model._setup_learn(128, None)
+    model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)  # type: ignore[arg-type]
+    rollout = next(model.rollout_buffer.get(model.batch_size))
+    model.policy.set_training_mode(True)
+    _, log_prob, entropy = model.policy.evaluate_actions(rollout.observations, rollout.actions)
+    th.testing.assert_close(th.exp(log_prob - rollout.old_log_prob), th.ones_like(log_prob), atol=1e-6, rtol=0)
+    assert entropy is not None and th.isfinite(entropy).all()
+
+
+def test_single_component_reproduces_ppo_log_probabilities() -> None:
+    ppo = PPO("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[32, 32], log_std_init=-0.3), seed=0)
+    mixture = PPOMixture("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[32, 32], n_components=1), seed=1)
+    for name in ("mlp_extractor", "action_net", "value_net"):
+        getattr(mixture.policy, name).load_state_dict(getattr(ppo.policy, name).state_dict())
+    with th.no_grad():
+        mixture.policy.log_std.copy_(ppo.policy.log_std.view(1, -1))
+    observations = th.as_tensor(np.stack([ppo.observation_space.sample() for _ in range(64)]))
+    actions = th.randn(64, 1) * 2
+    ppo_values, ppo_log_prob, _ = ppo.policy.evaluate_actions(observations, actions)
+    values, log_prob, _ = mixture.policy.evaluate_actions(observations, actions)
+    th.testing.assert_close(log_prob, ppo_log_prob, atol=1e-5, rtol=1e-6)
+    th.testing.assert_close(values, ppo_values)
+
+
+@pytest.mark.parametrize("state_dependent_std", [False, True])
+def test_learn_vectorized_and_save_load(state_dependent_std: bool, tmp_path: Any) -> None:
+    policy_kwargs = dict(net_arch=[32, 32], n_components=3, state_dependent_std=state_dependent_std)
+    model = PPOMixture("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=4, seed=0), **{**FAST, "policy_kwargs": policy_kwargs})
+    model.learn(512)
+    assert model.num_timesteps == 512
+    assert ("train/std" in model.logger.name_to_value) == (not state_dependent_std)
+    observations = np.stack([model.observation_space.sample() for _ in range(16)])
+    expected, _ = model.predict(observations, deterministic=True)
+    model.save(tmp_path / "ppo.zip")
+    loaded = PPOMixture.load(tmp_path / "ppo.zip")
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], expected)
+    assert loaded.policy.n_components == 3 and loaded.policy.state_dependent_std == state_dependent_std
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(ValueError, match=r"use_sde=True \(gSDE\) is not supported"):
+        PPOMixture("MlpPolicy", "Pendulum-v1", use_sde=True)
+    with pytest.raises(ValueError, match=r"action_space must be a gymnasium\.spaces\.Box"):
+        PPOMixture("MlpPolicy", "CartPole-v1")
+    with pytest.raises(ValueError, match=r"n_components must be an integer >= 1"):
+        PPOMixture("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(n_components=0))
+    with pytest.raises(ValueError, match=r"observation contains NaN"):
+        PPOMixture("MlpPolicy", "Pendulum-v1").predict(np.array([np.nan, 0.0, 0.0], dtype=np.float32))
