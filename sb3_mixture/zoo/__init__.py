@@ -36,9 +36,15 @@ SAC_ESTIMATOR_KEYS = {
 
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
-    from sb3_mixture import S2ACM, SACM, SACPMOE, SACMixture
+    from sb3_mixture import S2ACM, SACM, SACPMOE, PPOMixture, SACMixture
 
-    return {**dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture), "sacm": SACM, "s2acm": S2ACM, "sac_pmoe": SACPMOE}
+    return {
+        **dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture),
+        "sacm": SACM,
+        "s2acm": S2ACM,
+        "sac_pmoe": SACPMOE,
+        "ppo_mixture": PPOMixture,
+    }
 
 
 def config_path(algo: str) -> str:
@@ -56,8 +62,21 @@ def convert_sac_mixture_params(sampled_params: dict[str, Any]) -> dict[str, Any]
     and the estimator's own parameters into ``estimator_kwargs``."""
     from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 
+    return _convert_mixture_params(sampled_params, convert_offpolicy_params)
+
+
+def convert_ppo_mixture_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """Converter for the PPO keys: RL Zoo's on-policy conversion, then ``n_components`` into ``policy_kwargs``."""
+    from rl_zoo3.hyperparams_opt import convert_onpolicy_params
+
+    return _convert_mixture_params(sampled_params, convert_onpolicy_params)
+
+
+def _convert_mixture_params(
+    sampled_params: dict[str, Any], convert: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
     own = (*POLICY_PARAMS, *ESTIMATOR_PARAMS)
-    converted = convert_offpolicy_params({key: value for key, value in sampled_params.items() if key not in own})
+    converted = convert({key: value for key, value in sampled_params.items() if key not in own})
     converted.setdefault("policy_kwargs", {}).update({key: sampled_params[key] for key in POLICY_PARAMS})
     estimator_kwargs = {key: sampled_params[key] for key in ESTIMATOR_PARAMS if key in sampled_params}
     if estimator_kwargs:
@@ -86,6 +105,17 @@ def sample_gumbel_rp_params(
     return convert_sac_mixture_params(sampled)
 
 
+def sample_ppo_mixture_params(
+    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
+) -> dict[str, Any]:
+    """PPO's search space (RL Zoo's sampler) plus the number of mixture components."""
+    from rl_zoo3.hyperparams_opt import sample_ppo_params
+
+    hyperparams = sample_ppo_params(trial, n_actions, n_envs, additional_args)
+    hyperparams["policy_kwargs"]["n_components"] = trial.suggest_categorical("n_components", [2, 3, 5, 8])
+    return hyperparams
+
+
 def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
     one_minus_gamma = trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)
@@ -107,9 +137,13 @@ MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm", "sac_pmoe")
 SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
     **dict.fromkeys(MIXTURE_SAC_KEYS, sample_sac_mixture_params),
     "sac_gumbelrp": sample_gumbel_rp_params,
+    "ppo_mixture": sample_ppo_mixture_params,
 }
 Converter = Callable[[dict[str, Any]], dict[str, Any]]
-CONVERTERS: dict[str, Converter] = dict.fromkeys(MIXTURE_SAC_KEYS, convert_sac_mixture_params)
+CONVERTERS: dict[str, Converter] = {
+    **dict.fromkeys(MIXTURE_SAC_KEYS, convert_sac_mixture_params),
+    "ppo_mixture": convert_ppo_mixture_params,
+}
 
 
 def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:
