@@ -7,6 +7,7 @@ hyperparameters everywhere (SB3's SAC defaults: batch 256, 256x256 networks, one
 
     python benchmarks/throughput.py                   # Pendulum-v1, 8 rounds of 1000 steps
     python benchmarks/throughput.py --rounds 4 --steps-per-round 500
+    python benchmarks/throughput.py --family ppo --rounds 4 --steps-per-round 4096   # PPO vs PPOMixture
 """
 
 import argparse
@@ -15,12 +16,20 @@ from collections.abc import Callable
 from typing import Any
 
 import torch as th
-from stable_baselines3 import SAC
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import SACMixture
+from sb3_mixture import PPOMixture, SACMixture
 
 Factory = Callable[[str, int], BaseAlgorithm]
+
+
+def ppo_candidates() -> dict[str, Factory]:
+    """PPO (SB3's defaults: 2048 steps per rollout, 10 epochs of minibatches of 64) against PPOMixture K = 5."""
+    return {
+        "PPO": lambda env, seed: PPO("MlpPolicy", env, seed=seed),
+        "PPOMixture K=5": lambda env, seed: PPOMixture("MlpPolicy", env, seed=seed, policy_kwargs=dict(n_components=5)),
+    }
 
 
 def candidates() -> dict[str, Factory]:
@@ -71,8 +80,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps-per-round", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--family", choices=["sac", "ppo"], default="sac", help="which algorithm family to compare")
     args = parser.parse_args()
-    rates = measure(candidates(), args.env, args.rounds, args.steps_per_round, args.seed)
+    factories = candidates() if args.family == "sac" else ppo_candidates()
+    rates = measure(factories, args.env, args.rounds, args.steps_per_round, args.seed)
     title = f"{args.env}, {args.rounds} x {args.steps_per_round} steps each, torch threads {th.get_num_threads()}"
     print(report(rates, title))
 

@@ -57,8 +57,9 @@ class GaussianMixture(Distribution):
     mean: th.Tensor
     log_std: th.Tensor
 
-    def __init__(self, action_dim: int, n_components: int):
+    def __init__(self, action_dim: int, n_components: int, estimate_entropy: bool = True):
         super().__init__()
+        self.estimate_entropy = estimate_entropy
         if n_components < 1:
             raise ValueError(f"n_components must be an integer >= 1, got {n_components!r}")
         self.action_dim = action_dim
@@ -145,7 +146,10 @@ class GaussianMixture(Distribution):
         return self.gaussian_log_prob(gaussian_actions) - self.log_det(gaussian_actions)
 
     def entropy(self) -> th.Tensor | None:
-        """Unbiased differentiable estimate ``-sum_k w_k log pi(a_k|s)``, one reparameterized sample per component."""
+        """Unbiased differentiable estimate ``-sum_k w_k log pi(a_k|s)``, one reparameterized sample per component,
+        or ``None`` when ``estimate_entropy`` is off (PPO with ``ent_coef=0`` only logs it)."""
+        if not self.estimate_entropy:
+            return None
         _, log_probs = self.component_samples()
         return mixed_marginal_entropy(log_probs, self.weights)
 

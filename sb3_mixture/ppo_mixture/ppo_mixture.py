@@ -19,7 +19,8 @@ class PPOMixture(PPO):
 
     PPO's loss, unchanged, on an unsquashed mixture: the probability ratio uses the exact mixture density
     (logsumexp over components) and the entropy bonus the unbiased estimate ``-sum_k w_k log pi(a_k|s)``
-    (:class:`sb3_mixture.common.distributions.GaussianMixture`). PMOE-PPO (Ren et al. 2021) builds on it.
+    (:class:`sb3_mixture.common.distributions.GaussianMixture`); with ``ent_coef=0`` (PPO's default) the
+    estimate is skipped and SB3 logs ``-log_prob`` as the entropy, as for its own squashed Gaussians.
     Besides PPO's values, logs ``train/weight_entropy`` and ``train/component_separation`` (mean pairwise
     distance between component means) on the last rollout's observations.
 
@@ -36,6 +37,11 @@ class PPOMixture(PPO):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: MixtureActorCriticPolicy
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # With no entropy bonus the estimate would only be logged: skip its K samples (SB3 then logs -log_prob).
+        self.policy.action_dist.estimate_entropy = float(self.ent_coef) != 0.0
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
