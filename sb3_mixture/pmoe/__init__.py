@@ -1,3 +1,4 @@
-from sb3_mixture.pmoe.sac_pmoe import SACPMOE, pmoe_losses
+from sb3_mixture.pmoe.ppo_pmoe import PPOPMOE
+from sb3_mixture.pmoe.sac_pmoe import SACPMOE, pmoe_losses, routing_loss
 
-__all__ = ["SACPMOE", "pmoe_losses"]
+__all__ = ["PPOPMOE", "SACPMOE", "pmoe_losses", "routing_loss"]

@@ -24,6 +24,12 @@ class PMOELosses(NamedTuple):
     """The best component's own log-density at its sample, ``[B]``, detached (for the temperature)."""
 
 
+def routing_loss(weights: th.Tensor, best: th.Tensor) -> th.Tensor:
+    """PMOE's frequency-approximate routing loss ``MSE(onehot(best), w(s))``; its minimiser is the frequency with
+    which each component is best (Ren et al. 2021, Theorem 3.1)."""
+    return F.mse_loss(weights, F.one_hot(best, weights.shape[-1]).to(weights.dtype))
+
+
 def pmoe_losses(
     distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor, back_propagation: str = "max"
 ) -> PMOELosses:
@@ -40,7 +46,7 @@ def pmoe_losses(
     objective = ent_coef * own_log_probs - q_function(actions)  # minimised
     best = objective.detach().argmin(dim=1)
     primitive = objective.mean() if back_propagation == "all" else objective.gather(1, best.unsqueeze(1)).mean()
-    routing = F.mse_loss(distribution.weights, F.one_hot(best, distribution.n_components).to(objective.dtype))
+    routing = routing_loss(distribution.weights, best)
     best_log_prob = own_log_probs.gather(1, best.unsqueeze(1)).squeeze(1).detach()
     return PMOELosses(primitive, routing, best_log_prob)
 

@@ -1,0 +1,102 @@
+from typing import Any
+
+import torch as th
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import create_mlp
+from stable_baselines3.common.type_aliases import GymEnv
+from torch import nn
+from torch.nn import functional as F
+
+from sb3_mixture.pmoe.sac_pmoe import routing_loss
+from sb3_mixture.ppo_mixture import PPOMixture
+from sb3_mixture.ppo_mixture.policies import MixtureActorCriticPolicy
+
+
+class PPOPMOE(PPOMixture):
+    """
+    PPO with a probabilistic mixture of experts (PMOE-PPO).
+
+    Paper: Ren et al. 2021, "Probabilistic Mixture-of-Experts for Efficient Deep Reinforcement Learning"
+    (SPEC.md §3, PPO part). PPO has no action-value function of its own, so an auxiliary network
+    ``Qaux(s, a)`` (on the policy's detached features) is regressed on each rollout's returns at the taken
+    actions. After PPO's update, one pass over the rollout trains the weights with the frequency-approximate
+    routing loss ``routing_coef * MSE(onehot(argmax_k Qaux(s, a_k)), w(s))``, ``a_k`` one sample per component.
+    (The routing step follows PPO's epochs with the same optimizer rather than sharing their backward
+    passes: SB3's PPO loss is not extensible, and the gate's target does not depend on PPO's loss.)
+
+    :param routing_coef: Coefficient of the routing loss
+    :param aux_net_arch: Hidden layers of the auxiliary Q network
+    Other parameters as :class:`PPOMixture`; ``n_components`` defaults to 5 (the paper: Ant 16, Hopper 12,
+    Walker2d and HumanoidStandup 4, Humanoid and HalfCheetah 8, set in the RL Zoo file).
+    """
+
+    policy: MixtureActorCriticPolicy
+    aux_q: nn.Module
+
+    def __init__(
+        self,
+        policy: str | type[MixtureActorCriticPolicy],
+        env: GymEnv | str,
+        *args: Any,
+        routing_coef: float = 1.0,
+        aux_net_arch: list[int] | None = None,
+        **kwargs: Any,
+    ):
+        self.routing_coef = routing_coef
+        self.aux_net_arch = aux_net_arch if aux_net_arch is not None else [64, 64]
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        input_dim = self.policy.features_dim + get_action_dim(self.action_space)
+        self.aux_q = nn.Sequential(*create_mlp(input_dim, 1, self.aux_net_arch)).to(self.device)
+        self.aux_q_optimizer = th.optim.Adam(self.aux_q.parameters(), lr=self.lr_schedule(1))
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "aux_q", "aux_q_optimizer"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return [*state_dicts, "aux_q", "aux_q_optimizer"], variables
+
+    def aux_q_values(self, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """``Qaux(s, a_m)`` for ``[B, M, D]`` actions -> ``[B, M]``, on the policy's features (no gradient to them)."""
+        with th.no_grad():
+            features = self.policy.extract_features(observations)  # type: ignore[call-arg]
+        assert isinstance(features, th.Tensor)
+        features = features.unsqueeze(1).expand(-1, actions.shape[1], -1)
+        return self.aux_q(th.cat([features, actions], dim=-1)).squeeze(-1)
+
+    def train(self) -> None:
+        super().train()
+        self.logger.record("train/aux_q_loss", self._fit_aux_q())
+        self.logger.record("train/routing_loss", self._train_routing())
+
+    def _fit_aux_q(self) -> float:
+        """Regress ``Qaux(s, a)`` on the rollout's returns at the taken actions (``n_epochs`` passes); mean loss."""
+        losses = []
+        for _ in range(self.n_epochs):
+            for rollout in self.rollout_buffer.get(self.batch_size):
+                predicted = self.aux_q_values(rollout.observations, rollout.actions.unsqueeze(1)).squeeze(1)
+                loss = F.mse_loss(predicted, rollout.returns)
+                self.aux_q_optimizer.zero_grad()
+                loss.backward()
+                self.aux_q_optimizer.step()
+                losses.append(loss.item())
+        return sum(losses) / len(losses)
+
+    def _train_routing(self) -> float:
+        """One pass of the routing loss over the rollout; mean loss."""
+        losses = []
+        for rollout in self.rollout_buffer.get(self.batch_size):
+            distribution = self.policy.get_distribution(rollout.observations)
+            with th.no_grad():
+                component_actions, _ = distribution.component_rsample()  # type: ignore[attr-defined]
+                best = self.aux_q_values(rollout.observations, component_actions).argmax(dim=1)
+            loss = self.routing_coef * routing_loss(distribution.weights, best)  # type: ignore[attr-defined]
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            losses.append(loss.item())
+        return sum(losses) / len(losses)
