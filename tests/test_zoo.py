@@ -194,7 +194,7 @@ def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> 
     assert config["estimator"] == SAC_ESTIMATOR_KEYS[key]
 
 
-@pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe", "ppo_mixture"])
+@pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe", "ppo_mixture", "ppo_pmoe"])
 def test_own_class_keys_train_from_the_package_yaml(key: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "-n", "150"]
     output = check(run(command, tmp_path))

@@ -36,7 +36,7 @@ SAC_ESTIMATOR_KEYS = {
 
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
-    from sb3_mixture import S2ACM, SACM, SACPMOE, PPOMixture, SACMixture
+    from sb3_mixture import PPOPMOE, S2ACM, SACM, SACPMOE, PPOMixture, SACMixture
 
     return {
         **dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture),
@@ -44,6 +44,7 @@ def algorithms() -> dict[str, type[BaseAlgorithm]]:
         "s2acm": S2ACM,
         "sac_pmoe": SACPMOE,
         "ppo_mixture": PPOMixture,
+        "ppo_pmoe": PPOPMOE,
     }
 
 
@@ -138,11 +139,13 @@ SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
     **dict.fromkeys(MIXTURE_SAC_KEYS, sample_sac_mixture_params),
     "sac_gumbelrp": sample_gumbel_rp_params,
     "ppo_mixture": sample_ppo_mixture_params,
+    "ppo_pmoe": sample_ppo_mixture_params,
 }
 Converter = Callable[[dict[str, Any]], dict[str, Any]]
 CONVERTERS: dict[str, Converter] = {
     **dict.fromkeys(MIXTURE_SAC_KEYS, convert_sac_mixture_params),
     "ppo_mixture": convert_ppo_mixture_params,
+    "ppo_pmoe": convert_ppo_mixture_params,
 }
 
 
