@@ -6,10 +6,11 @@ seeds in parallel). RL Zoo's SAC settings for Pendulum-v1: 20k steps, learning r
 import gymnasium as gym
 import pytest
 import torch as th
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
-from sb3_mixture import SACMixture
+from sb3_mixture import PPOMixture, SACMixture
 
 
 @pytest.mark.slow
@@ -23,3 +24,19 @@ def test_mrp_learns_pendulum(seed: int) -> None:
     print(f"seed {seed}: mean deterministic return {mean_return:.1f}")
     # SB3's SAC with these settings reaches about -150.
     assert mean_return >= -250
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ppo_mixture_learns_pendulum(seed: int) -> None:
+    """RL Zoo's PPO settings for Pendulum-v1 without gSDE (100k steps, 4 envs); measured -212, -186, -200."""
+    th.set_num_threads(1)
+    env = make_vec_env("Pendulum-v1", n_envs=4, seed=seed)
+    model = PPOMixture(
+        "MlpPolicy", env, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, learning_rate=1e-3, seed=seed
+    )
+    model.learn(100_000)
+    mean_return, _ = evaluate_policy(model, Monitor(gym.make("Pendulum-v1")), n_eval_episodes=10, deterministic=True)
+    assert isinstance(mean_return, float)
+    print(f"seed {seed}: mean deterministic return {mean_return:.1f}")
+    assert mean_return >= -350  # a random policy scores about -1200
