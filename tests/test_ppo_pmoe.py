@@ -65,6 +65,11 @@ def test_routing_moves_the_weights_to_the_frequency_of_being_best() -> None:
     th.testing.assert_close(weights, frequency_after, atol=0.05, rtol=0)  # measured: within 0.015
 
 
+def test_separate_feature_extractors() -> None:
+    policy_kwargs = dict(net_arch=[16], share_features_extractor=False)
+    PPOPMOE("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=policy_kwargs).learn(64)
+
+
 def test_learn_and_save_load(tmp_path: Any) -> None:
     model = PPOPMOE("MlpPolicy", "Pendulum-v1", n_steps=128, batch_size=64, n_epochs=2, policy_kwargs=dict(net_arch=[32]))
     model.learn(256)

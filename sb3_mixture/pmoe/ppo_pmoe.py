@@ -1,6 +1,7 @@
 from typing import Any
 
 import torch as th
+from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.type_aliases import GymEnv
@@ -62,8 +63,9 @@ class PPOPMOE(PPOMixture):
     def aux_q_values(self, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """``Qaux(s, a_m)`` for ``[B, M, D]`` actions -> ``[B, M]``, on the policy's features (no gradient to them)."""
         with th.no_grad():
-            features = self.policy.extract_features(observations)  # type: ignore[call-arg]
-        assert isinstance(features, th.Tensor)
+            # The actor's own extractor, through BaseModel's method: ActorCriticPolicy's returns (pi, vf) features
+            # and ignores the extractor it is given when the extractors are not shared.
+            features = BaseModel.extract_features(self.policy, observations, self.policy.pi_features_extractor)
         features = features.unsqueeze(1).expand(-1, actions.shape[1], -1)
         return self.aux_q(th.cat([features, actions], dim=-1)).squeeze(-1)
 
