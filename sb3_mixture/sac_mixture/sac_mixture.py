@@ -109,6 +109,17 @@ class SACMixture(SAC):
             return th.exp(self.log_ent_coef.detach())
         return self.ent_coef_tensor
 
+    def _update_entropy_coefficient(self, entropy_log_prob: th.Tensor, logs: dict[str, list[float]]) -> None:
+        """SAC's temperature step, when alpha is tuned, fed with the estimator's mixture log-density."""
+        if self.ent_coef_optimizer is None or self.log_ent_coef is None:
+            return
+        assert isinstance(self.target_entropy, float)
+        ent_coef_loss = -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
+        self.ent_coef_optimizer.zero_grad()
+        ent_coef_loss.backward()
+        self.ent_coef_optimizer.step()
+        logs["ent_coef_loss"].append(ent_coef_loss.item())
+
     def _target_q_values(
         self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
     ) -> th.Tensor:
@@ -170,14 +181,7 @@ class SACMixture(SAC):
             self.actor.optimizer.step()
             logs["actor_loss"].append(actor_loss.loss.item())
 
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                assert isinstance(self.target_entropy, float)
-                # Same loss as SAC, fed with the estimator's mixture log-density.
-                ent_coef_loss = -(self.log_ent_coef * (actor_loss.entropy_log_prob + self.target_entropy)).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-                logs["ent_coef_loss"].append(ent_coef_loss.item())
+            self._update_entropy_coefficient(actor_loss.entropy_log_prob, logs)
 
             if gradient_step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)

@@ -1,0 +1,171 @@
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from torch.nn import functional as F
+
+from sb3_mixture.common.critic import min_critic_values
+from sb3_mixture.common.distributions import SquashedGaussianMixture
+from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
+from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_mixture import SACMixture
+
+DEFAULT_REGULARIZATION_COEF = 1e-3
+
+
+def gmm_policy_loss(
+    distribution: SquashedGaussianMixture,
+    q_function: QFunction,
+    values: th.Tensor,
+    ent_coef: th.Tensor | float,
+    regularization_coef: float = DEFAULT_REGULARIZATION_COEF,
+) -> ActorLoss:
+    """
+    SAC-GMM's likelihood-ratio policy loss with the state-value baseline (Haarnoja et al. 2018, Eq. 13; SPEC.md §5):
+
+    ``mean(log pi(a|s) * stopgrad(alpha log pi(a|s) - Q(s, a) + V(s))) + reg``, with ``a ~ pi`` NOT
+    reparameterized and ``reg = c * 0.5 * (mean(log_std^2) + mean(mean^2))``.
+
+    The extracted paper text prints ``- V``; the derivation (baseline ``b = V - log Z - 1``) and the authors'
+    code give ``+ V``. Any baseline that depends on the state only leaves the gradient's mean unchanged,
+    since ``E[grad log pi] = 0``: ``V`` reduces the variance. Without ``reg`` the gradient is that of
+    ``E_pi[alpha log pi - Q]`` (tests/test_sac_gmm.py checks it against quadrature).
+
+    :param distribution: The mixture at the minibatch's states
+    :param q_function: ``[B, M, D]`` actions -> ``[B, M]`` values, no gradient needed
+    :param values: The baseline ``V(s)``, shape ``[B]`` (zeros for none)
+    :param ent_coef: alpha
+    :param regularization_coef: ``c`` of the mean/log-std regulariser (the authors' 1e-3)
+    """
+    with th.no_grad():
+        actions = distribution.sample()
+        gaussian_actions = distribution.gaussian_actions
+    log_prob = distribution.log_prob(actions, gaussian_actions)
+    with th.no_grad():
+        q_values = q_function(actions.unsqueeze(1)).squeeze(1)
+        advantage = ent_coef * log_prob - q_values + values
+    regularization = 0.5 * (distribution.log_std.square().mean() + distribution.mean.square().mean())
+    loss = (log_prob * advantage).mean() + regularization_coef * regularization
+    return ActorLoss(loss, log_prob.detach())
+
+
+class SACGMM(SACMixture):
+    """
+    Soft Actor-Critic (version 1) with a Gaussian-mixture policy (SAC-GMM).
+
+    Paper: Haarnoja, Zhou, Abbeel, Levine 2018, "Soft Actor-Critic: Off-Policy Maximum Entropy Deep
+    Reinforcement Learning with a Stochastic Actor" (SPEC.md §5). Each gradient step, in this order, each loss
+    built after the step it depends on:
+
+    1. the value network: ``0.5 (V(s) - stopgrad(min Q(s, a) - alpha log pi(a|s)))^2`` with a fresh ``a ~ pi``;
+    2. the critic: target ``r + gamma (1 - d) V_target(s')`` (SB3's ``critic_target`` is built but unused);
+    3. the policy: :func:`gmm_policy_loss`, the likelihood ratio with the value baseline (no reparameterization);
+    4. alpha, if tuned (``ent_coef="auto"``), as SAC does; the paper used a fixed reward scale instead;
+    5. ``V_target <- tau V + (1 - tau) V_target``.
+
+    Deterministic actions: see :class:`sb3_mixture.sac_gmm.policies.GMMSACPolicy` (``deterministic_selection``).
+    The authors' defaults (hidden 128x2, batch 128, tau 0.01) are in the RL Zoo YAML, not here.
+
+    :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)`` (default 4)
+    :param env: The environment to learn from
+    :param regularization_coef: Coefficient of the mean/log-std regulariser of the policy loss (1e-3)
+    :param args: Positional parameters of :class:`stable_baselines3.SAC`
+    :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC`
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {  # type: ignore[assignment]
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: GMMSACPolicy
+
+    def __init__(
+        self,
+        policy: str | type[GMMSACPolicy],
+        env: GymEnv | str,
+        *args: Any,
+        regularization_coef: float = DEFAULT_REGULARIZATION_COEF,
+        **kwargs: Any,
+    ):
+        if "estimator" in kwargs:
+            raise ValueError(f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed")
+        self.regularization_coef = regularization_coef
+        # "lr": the policy learns its weights, and diagnostics compare against the plain likelihood ratio.
+        super().__init__(policy, env, *args, estimator="lr", **kwargs)
+
+    def _actor_loss(
+        self,
+        distribution: SquashedGaussianMixture,
+        observations: PyTorchObs,
+        ent_coef: th.Tensor,
+        estimator: MixtureEstimator | None = None,
+    ) -> ActorLoss:
+        """:func:`gmm_policy_loss` (or, when given, another estimator's loss, as diagnostics ask)."""
+        if estimator is not None:
+            return super()._actor_loss(distribution, observations, ent_coef, estimator)
+        with th.no_grad():
+            values = self.policy.value(observations).squeeze(1)
+        return gmm_policy_loss(
+            distribution,
+            lambda actions: min_critic_values(self.critic, observations, actions),
+            values,
+            ent_coef,
+            self.regularization_coef,
+        )
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer, self.policy.value.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+
+        logs: dict[str, list[float]] = defaultdict(list)
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            observations = replay_data.observations
+            ent_coef = self._entropy_coefficient()
+            logs["ent_coef"].append(ent_coef.mean().item())
+
+            with th.no_grad():
+                actions, log_prob = self.actor.action_log_prob(observations)
+                soft_q_values = min_critic_values(self.critic, observations, actions.unsqueeze(1)).squeeze(1)
+                value_targets = (soft_q_values - ent_coef * log_prob).unsqueeze(1)
+            value_loss = 0.5 * F.mse_loss(self.policy.value(observations), value_targets)
+            self.policy.value.optimizer.zero_grad()
+            value_loss.backward()
+            self.policy.value.optimizer.step()
+            logs["value_loss"].append(value_loss.item())
+
+            with th.no_grad():
+                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * self.policy.value_target(
+                    replay_data.next_observations
+                )
+            critic_loss = self._critic_loss(replay_data, target_q_values)
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+            logs["critic_loss"].append(critic_loss.item())
+
+            # Built after the critic's step: a features extractor shared with the critic has just changed.
+            distribution = self.actor.get_distribution(observations)
+            actor_loss = self._actor_loss(distribution, observations, ent_coef)
+            self.actor.optimizer.zero_grad()
+            actor_loss.loss.backward()
+            self.actor.optimizer.step()
+            logs["actor_loss"].append(actor_loss.loss.item())
+
+            self._update_entropy_coefficient(actor_loss.entropy_log_prob, logs)
+            self.policy.update_value_target(self.tau)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
+        if gradient_steps > 0:
+            self._record_mixture_statistics(distribution)
