@@ -1,0 +1,316 @@
+import math
+from collections import defaultdict
+from typing import Any, ClassVar, NamedTuple, cast
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
+from stable_baselines3.common.utils import polyak_update
+from torch.nn import functional as F
+
+from sb3_mixture.common.critic import min_critic_values
+from sb3_mixture.common.utils import frozen
+from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
+from sb3_mixture.sac_awmp.policies import PAPER_ENT_COEF, AWMPPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_mixture import SACMixture
+
+# Finite bounds for the importance log-weights: softmax stays defined even if an advantage overflowed to +-inf.
+_LOG_WEIGHT_BOUND = 1e6
+
+
+def importance_weights(advantages: th.Tensor, behaviour_log_prob: th.Tensor) -> th.Tensor:
+    """
+    AWMP's normalised advantage-weighted importance weights (Hou et al. 2020, Eq. 11):
+    ``w_n ∝ exp(A_n) / mu(a_n|s_n)``, normalised over the minibatch, computed in log space (softmax subtracts the max).
+
+    :param advantages: ``A(s_n, a_n)``, ``[N]``
+    :param behaviour_log_prob: ``log mu(a_n|s_n)``, ``[N]``
+    :return: ``[N]``, non-negative, summing to 1
+    """
+    log_weights = (advantages - behaviour_log_prob).nan_to_num(nan=-_LOG_WEIGHT_BOUND)
+    return th.softmax(log_weights.clamp(-_LOG_WEIGHT_BOUND, _LOG_WEIGHT_BOUND), dim=0)
+
+
+class PriorObjective(NamedTuple):
+    loss: th.Tensor
+    """``J(eta) = l(eta) - zeta I``, minimised."""
+    mutual_information: th.Tensor
+    perturbation: th.Tensor
+
+
+def prior_objective(
+    log_probs: th.Tensor, perturbed_log_probs: th.Tensor, weights: th.Tensor, information_coef: float
+) -> PriorObjective:
+    """
+    AWMP's advantage-weighted information maximisation (Hou et al. 2020, Eqs. 5-14; SPEC.md §4):
+    ``J = KL(P(h|s~, a~) || P(h|s, a)) - zeta (H(h) - H(h|s, a))``, with the marginal
+    ``P_hat(h) = sum_n w_n P(h|s_n, a_n)`` and ``H(h|s, a) = -sum_n w_n sum_h P log P``.
+
+    The sign is the paper's: a lower ``J`` means a higher mutual information, i.e. balanced use of the
+    components (high marginal entropy) and confident assignments (low conditional entropy). The authors' code
+    inverts the marginal term, which rewards uniform assignments (tests check the paper's ordering).
+
+    :param log_probs: ``log P(h|s_n, a_n)``, ``[N, K]``
+    :param perturbed_log_probs: ``log P(h|s~_n, a~_n)`` at the perturbed inputs, ``[N, K]``
+    :param weights: Normalised importance weights ``w_n``, ``[N]``
+    :param information_coef: zeta
+    """
+    probs = log_probs.exp()
+    marginal = (weights.unsqueeze(1) * probs).sum(dim=0)
+    marginal_entropy = -(marginal * th.log(marginal.clamp_min(th.finfo(marginal.dtype).tiny))).sum()
+    conditional_entropy = -(weights * (probs * log_probs).sum(dim=1)).sum()
+    mutual_information = marginal_entropy - conditional_entropy
+    perturbation = (perturbed_log_probs.exp() * (perturbed_log_probs - log_probs)).sum(dim=1).mean()
+    return PriorObjective(perturbation - information_coef * mutual_information, mutual_information, perturbation)
+
+
+class SACAWMP(SACMixture):
+    """
+    Soft Actor-Critic with an Advantage Weighted Mixture Policy (SAC-AWMP).
+
+    Paper: Hou et al. 2020, "Off-Policy Maximum Entropy Reinforcement Learning: Soft Actor-Critic with Advantage
+    Weighted Mixture Policy (SAC-AWMP)" (SPEC.md §4). K squashed-Gaussian components; the action combines them with the gate
+    ``rho(g|s)`` (see :class:`sb3_mixture.sac_awmp.policies.AWMPPolicy`). Each gradient step, each loss built after
+    the step it depends on:
+
+    1. the value network, target ``sum_h rho_h [min Q(s, a_h) - alpha log pi_h(a_h|s) - alpha_g log rho_h]`` with
+       one sample per component (the expectation over h is exact);
+    2. the twin critics, target ``r + gamma (1 - d) V_target(s')``;
+    3. the components, on a larger minibatch (``policy_batch_size``, default K x ``batch_size``), with
+       ``p = P(.|s, a_buffer)``: ``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``
+       with reparameterized ``a_o ~ pi_o``;
+    4. ``V_target`` with ``tau`` (tau_V) and the gate's slow critic ``Q_bar`` with ``tau_q`` (0.001).
+
+    Every ``prior_update_interval`` environment steps the prior network ``P(h|s, a)`` takes ``prior_gradient_steps``
+    steps on minibatches of ``prior_batch_size`` from the last ``prior_window`` transitions, minimising
+    :func:`prior_objective` with the importance weights of :func:`importance_weights`, where ``A = min Q - V`` and
+    ``mu`` is the behaviour density stored at collection time (warm-up actions are uniform: ``log mu = -D log 2``).
+
+    Defaults are the paper's Table 3 (alpha fixed at 0.2: ``ent_coef="auto"`` is refused, the gate and the value
+    target need one alpha); its 400x400 networks are left to ``policy_kwargs``.
+
+    :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)`` (default 4)
+    :param env: The environment to learn from
+    :param ent_coef: alpha_pi, the components' entropy coefficient (0.2)
+    :param batch_size: Critic and value minibatch (100)
+    :param gate_ent_coef: alpha_g, the gate's entropy coefficient (0.001)
+    :param tau_q: Polyak coefficient of the gate's target critic Q_bar (0.001); ``tau`` is tau_V (0.005)
+    :param policy_batch_size: Minibatch of the components' loss (default ``K * batch_size``: 400 for K = 4)
+    :param prior_update_interval: Environment steps between prior-network updates, M (5000)
+    :param prior_gradient_steps: Minibatches per prior update (5000)
+    :param prior_batch_size: Prior minibatch (50)
+    :param prior_window: Most recent transitions the prior samples from (5000)
+    :param perturbation_noise: Standard deviation of the input perturbation of the regulariser (0.04)
+    :param information_coef: zeta, the weight of the mutual information (0.1)
+    :param args: Positional parameters of :class:`stable_baselines3.SAC`
+    :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC`
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {  # type: ignore[assignment]
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: AWMPPolicy
+    replay_buffer: BehaviourReplayBuffer | DictBehaviourReplayBuffer  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        policy: str | type[AWMPPolicy],
+        env: GymEnv | str,
+        *args: Any,
+        ent_coef: float = PAPER_ENT_COEF,
+        batch_size: int = 100,
+        gate_ent_coef: float = 0.001,
+        tau_q: float = 0.001,
+        policy_batch_size: int | None = None,
+        prior_update_interval: int = 5000,
+        prior_gradient_steps: int = 5000,
+        prior_batch_size: int = 50,
+        prior_window: int = 5000,
+        perturbation_noise: float = 0.04,
+        information_coef: float = 0.1,
+        **kwargs: Any,
+    ):
+        if "estimator" in kwargs:
+            raise ValueError(f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed")
+        if isinstance(ent_coef, str) or not ent_coef > 0:
+            raise ValueError(f"ent_coef must be a fixed float > 0 for SACAWMP (the paper's 0.2), got {ent_coef!r}")
+        if kwargs.get("action_noise") is not None:
+            raise ValueError("action_noise must be None for SACAWMP: the stored behaviour density would not be exact")
+        replay_buffer_class = kwargs.get("replay_buffer_class")
+        if replay_buffer_class is not None and not issubclass(replay_buffer_class, BehaviourLogProbMixin):
+            raise ValueError(
+                "replay_buffer_class must store the behaviour log-density for SACAWMP: "
+                f"BehaviourReplayBuffer or DictBehaviourReplayBuffer, got {replay_buffer_class.__name__}"
+            )
+        for name, value in dict(
+            prior_update_interval=prior_update_interval, prior_batch_size=prior_batch_size, prior_window=prior_window
+        ).items():
+            if value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.gate_ent_coef = gate_ent_coef
+        self.tau_q = tau_q
+        self.policy_batch_size = policy_batch_size
+        self.prior_update_interval = prior_update_interval
+        self.prior_gradient_steps = prior_gradient_steps
+        self.prior_batch_size = prior_batch_size
+        self.prior_window = prior_window
+        self.perturbation_noise = perturbation_noise
+        self.information_coef = information_coef
+        self._last_prior_update = 0
+        self._behaviour_log_prob = np.zeros(1, dtype=np.float32)
+        policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+        policy_kwargs["ent_coef"] = ent_coef
+        kwargs["policy_kwargs"] = policy_kwargs
+        # "uniform_rp" keeps SACMixture from asking for learned weights: the gate and the prior weigh instead.
+        super().__init__(policy, env, *args, estimator="uniform_rp", ent_coef=ent_coef, batch_size=batch_size, **kwargs)
+
+    def _setup_model(self) -> None:
+        if self.replay_buffer_class is None:
+            dict_observations = isinstance(self.observation_space, spaces.Dict)
+            self.replay_buffer_class = DictBehaviourReplayBuffer if dict_observations else BehaviourReplayBuffer
+        super()._setup_model()
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The gated, combined action and its log-density, kept for the replay buffer."""
+        if self.num_timesteps < learning_starts:
+            action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+            # Uniform over the scaled box [-1, 1]^D.
+            self._behaviour_log_prob = np.full(n_envs, -self.actor.action_dim * math.log(2.0), dtype=np.float32)
+            return action, buffer_action
+        assert self._last_obs is not None, "self._last_obs was not set"
+        observations, _ = self.policy.obs_to_tensor(self._last_obs)
+        actions, log_prob = self.policy.behaviour_action(observations)
+        assert isinstance(self.action_space, spaces.Box)
+        buffer_action = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        self._behaviour_log_prob = log_prob.cpu().numpy()
+        return self.policy.unscale_action(buffer_action), buffer_action
+
+    def _store_transition(self, replay_buffer: ReplayBuffer, buffer_action: np.ndarray, *args: Any, **kwargs: Any) -> None:
+        assert isinstance(replay_buffer, BehaviourLogProbMixin)
+        replay_buffer.next_behaviour_log_prob = self._behaviour_log_prob
+        super()._store_transition(replay_buffer, buffer_action, *args, **kwargs)
+
+    def _advantages(self, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """``A(s, a) = min Q(s, a) - V(s)``, ``[B]``, without gradient."""
+        with th.no_grad():
+            q_values = min_critic_values(self.critic, observations, actions.unsqueeze(1)).squeeze(1)
+            return q_values - self.policy.value(observations).squeeze(1)
+
+    def train_prior(self, gradient_steps: int) -> None:
+        """``gradient_steps`` steps of the prior network on semi on-policy minibatches (the last ``prior_window`` steps)."""
+        logs: dict[str, list[float]] = defaultdict(list)
+        prior = self.policy.prior
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample_recent(self.prior_batch_size, self.prior_window, env=self._vec_normalize_env)
+            observations, actions = batch.transitions.observations, batch.transitions.actions
+            weights = importance_weights(self._advantages(observations, actions), batch.behaviour_log_prob)
+            objective = prior_objective(
+                prior(observations, actions),
+                prior(observations, actions, noise_std=self.perturbation_noise),
+                weights,
+                self.information_coef,
+            )
+            prior.optimizer.zero_grad()
+            objective.loss.backward()
+            prior.optimizer.step()
+            logs["prior_loss"].append(objective.loss.item())
+            logs["prior_mutual_information"].append(objective.mutual_information.item())
+            logs["prior_perturbation"].append(objective.perturbation.item())
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer, self.policy.value.optimizer, self.policy.prior.optimizer]
+        self._update_learning_rate(optimizers)
+        if self.num_timesteps - self._last_prior_update >= self.prior_update_interval:
+            self._last_prior_update = self.num_timesteps
+            self.train_prior(self.prior_gradient_steps)
+
+        alpha, alpha_gate = float(self.ent_coef_tensor), self.gate_ent_coef
+        n_components = self.policy.n_components
+        policy_batch_size = self.policy_batch_size or n_components * batch_size
+        logs: dict[str, list[float]] = defaultdict(list)
+        for _ in range(gradient_steps):
+            # One draw serves both: its first batch_size rows are a uniform minibatch for the value and the critic.
+            policy_data = self.replay_buffer.sample(max(policy_batch_size, batch_size), env=self._vec_normalize_env)
+            replay_data = cast(
+                ReplayBufferSamples, type(policy_data)(*(_first_rows(field, batch_size) for field in policy_data))
+            )
+            observations = replay_data.observations
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+
+            with th.no_grad():
+                distribution = self.actor.get_distribution(observations)
+                actions, gaussian_actions = distribution.component_rsample()
+                soft_option_values = min_critic_values(self.critic, observations, actions) - alpha * (
+                    distribution.component_own_log_prob(gaussian_actions)
+                )
+                log_gate = self.policy.gate_log_weights(observations, distribution)
+                value_targets = (log_gate.exp() * (soft_option_values - alpha_gate * log_gate)).sum(dim=1, keepdim=True)
+            value_loss = 0.5 * F.mse_loss(self.policy.value(observations), value_targets)
+            self.policy.value.optimizer.zero_grad()
+            value_loss.backward()
+            self.policy.value.optimizer.step()
+            logs["value_loss"].append(value_loss.item())
+
+            with th.no_grad():
+                next_values = self.policy.value_target(replay_data.next_observations)
+                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
+            critic_loss = self._critic_loss(replay_data, target_q_values)
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+            logs["critic_loss"].append(critic_loss.item())
+
+            actor_loss = self._components_loss(policy_data.observations, policy_data.actions, alpha, alpha_gate)
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor.optimizer.step()
+            logs["actor_loss"].append(actor_loss.item())
+
+            self.policy.update_value_target(self.tau)
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau_q)
+            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/ent_coef", alpha)
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
+        if gradient_steps > 0:
+            # The mixture statistics of the gate rho(.|s), the weights the actions are combined with.
+            self._record_mixture_statistics(distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate))
+
+    def _components_loss(
+        self, observations: PyTorchObs, buffer_actions: th.Tensor, alpha: float, alpha_gate: float
+    ) -> th.Tensor:
+        """The components' loss with the prior's assignments ``p = P(.|s, a_buffer)`` of the buffer's actions:
+        ``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``."""
+        with th.no_grad():
+            log_assignment = self.policy.prior(observations, buffer_actions)
+        assignment = log_assignment.exp()
+        distribution = self.actor.get_distribution(observations)
+        actions, gaussian_actions = distribution.component_rsample()
+        with frozen(*self.critic.q_networks):
+            q_values = min_critic_values(self.critic, observations, actions)
+        own_log_probs = distribution.component_own_log_prob(gaussian_actions)
+        objective = assignment * (q_values - alpha * own_log_probs - alpha_gate * log_assignment)
+        return -objective.sum(dim=1).mean()
+
+
+def _first_rows(field: Any, n_rows: int) -> Any:
+    """The first ``n_rows`` of a minibatch field (a tensor, a dict of tensors, or None)."""
+    if field is None:
+        return None
+    if isinstance(field, dict):
+        return {key: value[:n_rows] for key, value in field.items()}
+    return field[:n_rows]
