@@ -4,6 +4,8 @@ from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ESTIMATORS
 from sb3_mixture.pmoe import PPOPMOE, SACPMOE
 from sb3_mixture.ppo_mixture import PPOMixture
+from sb3_mixture.sac_awmp import SACAWMP
+from sb3_mixture.sac_gmm import SACGMM
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sacm import S2ACM, SACM
 
@@ -16,6 +18,8 @@ __all__ = [
     "ESTIMATORS",
     "PPOPMOE",
     "S2ACM",
+    "SACAWMP",
+    "SACGMM",
     "SACM",
     "SACPMOE",
     "PPOMixture",

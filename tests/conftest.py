@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import S2ACM, SACM, SACPMOE, SACMixture
+from sb3_mixture import S2ACM, SACAWMP, SACGMM, SACM, SACPMOE, SACMixture
 
 # (id, class, constructor keywords) — later estimators and algorithms add themselves here.
 ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
@@ -17,6 +17,8 @@ ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
     ("sacm", SACM, {}),
     ("s2acm", S2ACM, {}),
     ("sac_pmoe", SACPMOE, {}),
+    ("sac_gmm", SACGMM, {}),
+    ("sac_awmp", SACAWMP, {}),
 ]
 
 # Small and fast: every test is about behaviour, not learning.

@@ -3,14 +3,18 @@ Learning checks (slow: minutes each). Run with ``python -m pytest -m slow tests`
 seeds in parallel). RL Zoo's SAC settings for Pendulum-v1: 20k steps, learning rate 1e-3, the rest SAC's defaults.
 """
 
+from pathlib import Path
+
 import gymnasium as gym
 import pytest
 import torch as th
+import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_mixture import PPOMixture, SACMixture
+from sb3_mixture.zoo import algorithms, config_path
 
 
 @pytest.mark.slow
@@ -40,3 +44,21 @@ def test_ppo_mixture_learns_pendulum(seed: int) -> None:
     assert isinstance(mean_return, float)
     print(f"seed {seed}: mean deterministic return {mean_return:.1f}")
     assert mean_return >= -350  # a random policy scores about -1200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("key", ["sac_gmm", "sac_awmp"])
+def test_value_network_methods_learn_pendulum(key: str, seed: int) -> None:
+    """The package's RL Zoo YAML for Pendulum-v1 (20k steps, lr 1e-3, K = 4, the papers' other defaults)."""
+    th.set_num_threads(1)
+    hyperparams = dict(yaml.safe_load(Path(config_path(key)).read_text())["Pendulum-v1"])
+    n_timesteps = int(hyperparams.pop("n_timesteps"))
+    policy = hyperparams.pop("policy")
+    hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"])  # RL Zoo's convention: a Python expression
+    model = algorithms()[key](policy, "Pendulum-v1", seed=seed, **hyperparams)
+    model.learn(n_timesteps)
+    mean_return, _ = evaluate_policy(model, Monitor(gym.make("Pendulum-v1")), n_eval_episodes=10, deterministic=True)
+    assert isinstance(mean_return, float)
+    print(f"{key} seed {seed}: mean deterministic return {mean_return:.1f}")
+    assert mean_return >= -400  # a random policy scores about -1200

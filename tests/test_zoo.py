@@ -179,6 +179,7 @@ def test_every_key_samples_and_converts_consistently() -> None:
         assert CONVERTERS[key](trial.params) == sampled
         assert sampled["policy_kwargs"]["n_components"] in (2, 3, 5, 8)
         assert ("estimator_kwargs" in sampled) == (key == "sac_gumbelrp")
+        assert ("information_coef" in sampled and "ent_coef" in sampled) == (key == "sac_awmp")
 
 
 @pytest.mark.parametrize("key", ["sac_halfrp", "sac_gumbelrp", "sac_lr", "sac_usgm"])
@@ -194,7 +195,7 @@ def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> 
     assert config["estimator"] == SAC_ESTIMATOR_KEYS[key]
 
 
-@pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe", "ppo_mixture", "ppo_pmoe"])
+@pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe", "sac_gmm", "sac_awmp", "ppo_mixture", "ppo_pmoe"])
 def test_own_class_keys_train_from_the_package_yaml(key: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "-n", "150"]
     output = check(run(command, tmp_path))

@@ -36,13 +36,15 @@ SAC_ESTIMATOR_KEYS = {
 
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
-    from sb3_mixture import PPOPMOE, S2ACM, SACM, SACPMOE, PPOMixture, SACMixture
+    from sb3_mixture import PPOPMOE, S2ACM, SACAWMP, SACGMM, SACM, SACPMOE, PPOMixture, SACMixture
 
     return {
         **dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture),
         "sacm": SACM,
         "s2acm": S2ACM,
         "sac_pmoe": SACPMOE,
+        "sac_gmm": SACGMM,
+        "sac_awmp": SACAWMP,
         "ppo_mixture": PPOMixture,
         "ppo_pmoe": PPOPMOE,
     }
@@ -106,6 +108,17 @@ def sample_gumbel_rp_params(
     return convert_sac_mixture_params(sampled)
 
 
+def sample_sac_awmp_params(
+    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`sample_sac_mixture_params` plus AWMP's fixed entropy coefficient alpha (log-uniform in [0.01, 1]) and
+    the mutual-information weight zeta (log-uniform in [0.01, 1])."""
+    sampled = _sample_sac_space(trial)
+    sampled["ent_coef"] = trial.suggest_float("ent_coef", 0.01, 1.0, log=True)
+    sampled["information_coef"] = trial.suggest_float("information_coef", 0.01, 1.0, log=True)
+    return convert_sac_mixture_params(sampled)
+
+
 def sample_ppo_mixture_params(
     trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
 ) -> dict[str, Any]:
@@ -134,10 +147,11 @@ def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
     return sampled
 
 
-MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm", "sac_pmoe")
+MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm", "sac_pmoe", "sac_gmm", "sac_awmp")
 SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
     **dict.fromkeys(MIXTURE_SAC_KEYS, sample_sac_mixture_params),
     "sac_gumbelrp": sample_gumbel_rp_params,
+    "sac_awmp": sample_sac_awmp_params,
     "ppo_mixture": sample_ppo_mixture_params,
     "ppo_pmoe": sample_ppo_mixture_params,
 }

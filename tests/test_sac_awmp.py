@@ -1,0 +1,155 @@
+"""SAC-AWMP (SPEC.md §4): the prior's objective, the importance weights, the stored behaviour density, the update order."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from scipy import stats
+from stable_baselines3.common.buffers import ReplayBuffer
+from torch.distributions import Normal, TanhTransform, TransformedDistribution
+
+from sb3_mixture import SACAWMP
+from sb3_mixture.sac_awmp import BehaviourReplayBuffer, importance_weights, prior_objective
+from tests.conftest import FAST_KWARGS
+
+N_COMPONENTS = 4
+
+
+def assignment_log_probs(assigned: list[int], confidence: float = 0.97) -> th.Tensor:
+    """``log P(h|s_n, a_n)``: probability ``confidence`` on each sample's assigned component, the rest spread evenly."""
+    probs = th.full((len(assigned), N_COMPONENTS), (1 - confidence) / (N_COMPONENTS - 1))
+    probs[th.arange(len(assigned)), th.tensor(assigned)] = confidence
+    return probs.log()
+
+
+def objective(log_probs: th.Tensor, weights: th.Tensor | None = None) -> th.Tensor:
+    weights = th.full((log_probs.shape[0],), 1 / log_probs.shape[0]) if weights is None else weights
+    return prior_objective(log_probs, log_probs, weights, information_coef=0.1).loss
+
+
+def test_information_objective_prefers_confident_balanced_assignments() -> None:
+    balanced = assignment_log_probs([0, 1, 2, 3] * 4)
+    collapsed = assignment_log_probs([0] * 16)
+    uniform = th.full((16, N_COMPONENTS), 1 / N_COMPONENTS).log()
+    assert objective(balanced) < objective(uniform)
+    assert objective(balanced) < objective(collapsed)
+    # The mutual information itself: log K for one-hot balanced assignments, 0 for uniform or collapsed ones.
+    one_hot = assignment_log_probs([0, 1, 2, 3] * 4, confidence=1 - 1e-7)
+    weights = th.full((16,), 1 / 16)
+    assert prior_objective(one_hot, one_hot, weights, 0.1).mutual_information.item() == pytest.approx(math.log(4), abs=1e-4)
+    assert prior_objective(uniform, uniform, weights, 0.1).mutual_information.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_importance_weights_shape_the_marginal() -> None:
+    """Weight concentrated on the samples of one component makes the same assignments look collapsed."""
+    balanced = assignment_log_probs([0, 1, 2, 3] * 4)
+    on_component_0 = th.tensor([1.0, 1e-6, 1e-6, 1e-6] * 4)
+    assert objective(balanced, on_component_0 / on_component_0.sum()) > objective(balanced)
+
+
+def test_perturbation_term_is_the_kl() -> None:
+    log_probs = assignment_log_probs([0, 1, 2, 3])
+    perturbed = assignment_log_probs([1, 1, 2, 3], confidence=0.6)
+    expected = (perturbed.exp() * (perturbed - log_probs)).sum(dim=1).mean()
+    result = prior_objective(log_probs, perturbed, th.full((4,), 0.25), 0.1)
+    th.testing.assert_close(result.perturbation, expected)
+    assert result.perturbation > 0
+
+
+def test_importance_weights_finite_for_extremes() -> None:
+    advantages = th.tensor([1e30, -1e30, 0.0, float("inf"), float("-inf"), 3e38, float("nan")])
+    log_mu = th.tensor([-1e30, 1e30, 80.0, 0.0, 0.0, -3e38, 0.0])
+    weights = importance_weights(advantages, log_mu)
+    assert th.isfinite(weights).all() and (weights >= 0).all()
+    assert weights.sum().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_importance_weights_are_exp_advantage_over_mu() -> None:
+    advantages = th.tensor([0.5, -1.0, 2.0, 0.0], dtype=th.float64)
+    log_mu = th.tensor([1.0, -3.0, 0.5, 2.0], dtype=th.float64)
+    raw = advantages.exp() / log_mu.exp()
+    th.testing.assert_close(importance_weights(advantages, log_mu), raw / raw.sum())
+
+
+def test_buffer_reads_log_mu_at_the_sampled_transitions() -> None:
+    """With several envs the env index is random per sample: log mu must come from the same (step, env) cell."""
+    n_envs, buffer_size = 3, 50
+    space = gym.spaces.Box(-1, 1, (2,))
+    buffer = BehaviourReplayBuffer(buffer_size, space, space, n_envs=n_envs)
+    for step in range(80):  # wraps around
+        marker = np.array([step * 10.0 + env for env in range(n_envs)], dtype=np.float32)
+        buffer.next_behaviour_log_prob = marker
+        obs = np.zeros((n_envs, 2), dtype=np.float32)
+        buffer.add(obs, obs, np.zeros((n_envs, 2)), marker, np.zeros(n_envs), [{} for _ in range(n_envs)])
+    for batch in (buffer.sample_with_log_prob(256), buffer.sample_recent(256, window=5)):
+        th.testing.assert_close(batch.behaviour_log_prob, batch.transitions.rewards.squeeze(1))
+    recent_steps = buffer.sample_recent(256, window=5).behaviour_log_prob // 10
+    assert set(recent_steps.tolist()) == {75.0, 76.0, 77.0, 78.0, 79.0}
+    with pytest.raises(RuntimeError, match="next_behaviour_log_prob"):
+        buffer.add(obs, obs, np.zeros((n_envs, 2)), marker, np.zeros(n_envs), [{} for _ in range(n_envs)])
+
+
+def fast_model(**kwargs) -> SACAWMP:  # type: ignore[no-untyped-def]
+    params = dict(prior_update_interval=100, prior_gradient_steps=10, prior_window=200)
+    return SACAWMP("MlpPolicy", "Pendulum-v1", **{**FAST_KWARGS, **params, **kwargs}, seed=0)
+
+
+def test_behaviour_density_is_the_combined_squashed_gaussian() -> None:
+    """For a fixed gate rho the action is tanh(N(sum rho m, sum rho^2 s^2)): samples and log mu against torch.distributions."""
+    model = fast_model()
+    gate = th.tensor([[0.1, 0.2, 0.3, 0.4]])
+    model.policy.gate_log_weights = lambda obs, distribution, deterministic=False: gate.log()  # type: ignore[method-assign]
+    observation = th.as_tensor(model.observation_space.sample()).unsqueeze(0).repeat(20_000, 1)
+    actions, log_mu = model.policy.behaviour_action(observation)
+    with th.no_grad():
+        distribution = model.actor.get_distribution(observation[:1])
+    mean = (gate.unsqueeze(-1) * distribution.mean).sum(dim=1)[0]
+    std = (gate.unsqueeze(-1).square() * distribution.log_std.exp().square()).sum(dim=1).sqrt()[0]
+    reference = TransformedDistribution(Normal(mean, std), [TanhTransform()])
+    clipped = actions.clamp(-1 + 1e-6, 1 - 1e-6)
+    th.testing.assert_close(log_mu, reference.log_prob(clipped).sum(-1), rtol=1e-4, atol=1e-3)
+    pre_tanh = th.atanh(clipped[:, 0]).double().numpy()
+    assert stats.kstest(pre_tanh, "norm", args=(mean.item(), std.item())).pvalue > 1e-3
+
+
+def test_warm_up_actions_store_the_uniform_density() -> None:
+    model = fast_model(learning_starts=100)
+    model.learn(100)
+    stored = model.replay_buffer.behaviour_log_probs[:100, 0]
+    np.testing.assert_allclose(stored, -math.log(2.0))  # one action dimension
+    model.learn(20, reset_num_timesteps=False)
+    assert np.isfinite(model.replay_buffer.behaviour_log_probs[100:120]).all()
+    assert not np.allclose(model.replay_buffer.behaviour_log_probs[100:120], -math.log(2.0))
+
+
+def test_update_order_passes_anomaly_detection_and_prior_trains() -> None:
+    model = fast_model()
+    with th.autograd.set_detect_anomaly(True):
+        model.learn(300)
+    logged = model.logger.name_to_value
+    assert "train/prior_mutual_information" in logged and "train/value_loss" in logged
+
+
+def test_gate_critic_moves_slowly() -> None:
+    """Q_bar follows the critic with tau_q (0.001), much slower than SAC's 0.005."""
+    model = fast_model(tau_q=0.0)
+    before = [p.detach().clone() for p in model.critic_target.parameters()]
+    model.learn(120)
+    assert all(th.equal(b, a) for b, a in zip(before, model.critic_target.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(ent_coef="auto"), "ent_coef must be a fixed float"),
+        (dict(action_noise=object()), "action_noise must be None"),
+        (dict(replay_buffer_class=ReplayBuffer), "replay_buffer_class must store the behaviour log-density"),
+        (dict(prior_batch_size=0), "prior_batch_size must be an integer >= 1"),
+        (dict(estimator="mrp"), "estimator parameter is not allowed"),
+    ],
+)
+def test_bad_parameters(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SACAWMP("MlpPolicy", "Pendulum-v1", **kwargs)
