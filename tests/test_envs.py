@@ -1,0 +1,137 @@
+"""The papers' environments (SPEC.md §7): both env checkers, seeded determinism, documented optima and rewards."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import sb3_mixture  # noqa: F401  (registers the environments)
+from sb3_mixture.envs import ENV_IDS, MultimodalBandit
+from sb3_mixture.envs.classic_control import SHAPING_GAMMA
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_env_checkers(env_id: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # style advice (unbounded obstacle coordinates, a [-2, 2] action box)
+        gymnasium_check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+        sb3_check_env(gym.make(env_id))
+
+
+def rollout(env_id: str, seed: int, n_steps: int = 60) -> list[tuple[np.ndarray, float, bool]]:
+    env = gym.make(env_id)
+    env.action_space.seed(123)
+    observation, _ = env.reset(seed=seed)
+    trajectory = [(observation, 0.0, False)]
+    for _ in range(n_steps):
+        observation, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        trajectory.append((observation, float(reward), terminated or truncated))
+        if terminated or truncated:
+            observation, _ = env.reset()
+    return trajectory
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_seeded_determinism(env_id: str) -> None:
+    first, second = rollout(env_id, seed=7), rollout(env_id, seed=7)
+    for (obs_a, reward_a, done_a), (obs_b, reward_b, done_b) in zip(first, second, strict=True):
+        np.testing.assert_array_equal(obs_a, obs_b)
+        assert (reward_a, done_a) == (reward_b, done_b)
+
+
+def test_seed_changes_the_target_reaching_layout() -> None:
+    env = gym.make("sb3_mixture/TargetReaching-v0")
+    assert not np.array_equal(env.reset(seed=0)[0], env.reset(seed=1)[0])
+
+
+@pytest.mark.parametrize("bandit_seed", [0, 1, 2, 3])
+def test_bandit_optimum_is_where_documented(bandit_seed: int) -> None:
+    """The documented ``optimal_action`` is the grid maximiser and earns 1; the success threshold splits the peaks."""
+    env = MultimodalBandit(bandit_seed=bandit_seed)
+    grid = np.linspace(-1, 1, 200_001)[:, None]
+    rewards = env.reward(grid)
+    assert abs(grid[rewards.argmax(), 0] - env.optimal_action[0]) < 1e-4
+    assert rewards.max() == pytest.approx(1.0, abs=1e-6)
+    _, reward, terminated, _, info = env.step(env.optimal_action)
+    assert reward == pytest.approx(1.0) and terminated and info["is_success"]
+    if len(env.mode_actions) > 1:
+        _, reward, _, _, info = env.step(env.mode_actions[1])
+        assert reward < 1.0 and not info["is_success"]
+
+
+def test_bandit_reward_is_the_normalised_sum_of_densities() -> None:
+    env = MultimodalBandit(means=[[-0.3], [0.4]], stds=[0.1, 0.2])
+    grid = np.linspace(-1, 1, 20_001)
+    density = sum(np.exp(-0.5 * ((grid - m) / s) ** 2) / (np.sqrt(2 * np.pi) * s) for m, s in ((-0.3, 0.1), (0.4, 0.2)))
+    np.testing.assert_allclose(env.reward(grid[:, None]), density / density.max(), atol=1e-6)
+
+
+def test_bimodal_preset_has_two_equal_peaks() -> None:
+    env = gym.make("sb3_mixture/BimodalBandit-v0").unwrapped
+    assert isinstance(env, MultimodalBandit)
+    np.testing.assert_allclose(np.sort(env.mode_actions[:, 0]), [-0.5, 0.5], atol=1e-3)
+    np.testing.assert_allclose(env.mode_rewards, [1.0, 1.0])
+    for action in (-0.5, 0.5):
+        assert env.step(np.array([action]))[4]["is_success"]
+
+
+def test_sparse_pendulum_rewards_only_near_upright() -> None:
+    env = gym.make("sb3_mixture/SparsePendulum-v0")
+    env.reset(seed=0)
+    for angle, expected in ((0.0, 1.0), (0.15, 1.0), (0.5, 0.0), (np.pi, 0.0)):
+        env.unwrapped.state = np.array([angle, 0.0])
+        _, reward, _, _, info = env.step(np.zeros(1, dtype=np.float32))
+        assert reward == expected and info["is_success"] == bool(expected)
+
+
+@pytest.mark.parametrize(
+    ("unshaped_id", "shaped_id", "potential"),
+    [
+        ("sb3_mixture/ContinuousAcrobot-v0", "sb3_mixture/ContinuousAcrobotShaped-v0", "tip_height"),
+        ("sb3_mixture/MountainCar-v0", "sb3_mixture/MountainCarShaped-v0", "energy"),
+    ],
+)
+def test_shaped_twin_adds_potential_differences(unshaped_id: str, shaped_id: str, potential: str) -> None:
+    unshaped, shaped = gym.make(unshaped_id), gym.make(shaped_id)
+    unshaped.reset(seed=3)
+    shaped.reset(seed=3)
+    for step in range(50):
+        action = np.array([np.sin(step)], dtype=np.float32)
+        before = getattr(shaped.unwrapped, potential)()
+        obs_u, reward_u, *_ = unshaped.step(action)
+        obs_s, reward_s, *_ = shaped.step(action)
+        np.testing.assert_array_equal(obs_u, obs_s)
+        assert reward_u == -1.0
+        assert reward_s == pytest.approx(-1.0 + SHAPING_GAMMA * getattr(shaped.unwrapped, potential)() - before)
+
+
+def test_continuous_torque_and_goals() -> None:
+    acrobot = gym.make("sb3_mixture/ContinuousAcrobot-v0")
+    next_states = []
+    for torque in (-1.0, 1.0):
+        acrobot.reset(seed=0)
+        next_states.append(acrobot.step(np.array([torque], dtype=np.float32))[0])
+    assert not np.allclose(*next_states)
+    car = gym.make("sb3_mixture/MountainCar-v0")
+    car.reset(seed=0)
+    car.unwrapped.state = np.array([0.44, 0.05])
+    _, reward, terminated, _, info = car.step(np.ones(1, dtype=np.float32))
+    assert terminated and info["is_success"] and reward == -1.0
+
+
+def test_target_reaching_rewards() -> None:
+    env = gym.make("sb3_mixture/TargetReaching-v0").unwrapped
+    env.reset(seed=0)
+    env.position = env.target + np.array([0.3, 0.0])
+    env.velocity = np.zeros(2)
+    assert env.step(np.zeros(2))[1:3] == (100.0, True)
+    env.reset(seed=0)
+    env.position = env.obstacles[0] + np.array([0.2, 0.0])
+    env.velocity = np.zeros(2)
+    assert env.step(np.zeros(2))[1:3] == (-10.0, True)
+    env.reset(seed=0)
+    _, reward, terminated, _, _ = env.step(np.array([2.0, 2.0]))
+    assert not terminated and reward == pytest.approx(2 * 0.2**2)  # ||v||^2 with v = a dt
