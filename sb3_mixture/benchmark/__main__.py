@@ -1,0 +1,68 @@
+"""
+Command line of the benchmark runner.
+
+    # 2 algorithms x 2 envs x 5 seeds, 20k steps each, 2 worker processes, results under benchmarks/results/runs
+    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v0 Pendulum-v1 \\
+        --seeds 0 1 2 3 4 --budgets 20000 --eval-freq 2000 --workers 2 --out benchmarks/results/runs
+    # the same grid split over two machines sharing the folder: --shard 0/2 on one, --shard 1/2 on the other
+    python -m sb3_mixture.benchmark report --runs benchmarks/results/runs --out benchmarks/results/report.md
+
+Interrupt and re-run the same command to resume: finished runs (their result files) are skipped.
+"""
+
+import argparse
+from pathlib import Path
+
+from sb3_mixture.benchmark.report import REFERENCE, write_report
+from sb3_mixture.benchmark.runner import grid, run_grid
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, count = (int(part) for part in text.split("/"))
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard must be i/n with 0 <= i < n, got {text!r}")
+    return index, count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sb3_mixture.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train the grid (skips finished runs)")
+    run.add_argument("--algos", nargs="+", required=True, help="RL Zoo keys: sac, td3, ppo and the package's")
+    run.add_argument("--envs", nargs="+", required=True, help="Gymnasium ids")
+    run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    run.add_argument("--budgets", nargs="+", type=int, required=True, help="environment steps per run")
+    run.add_argument(
+        "--ent-coefs", nargs="+", type=float, default=None, help="fixed entropy coefficients (an axis of the grid)"
+    )
+    run.add_argument("--eval-freq", type=int, default=1000)
+    run.add_argument("--eval-episodes", type=int, default=10)
+    run.add_argument("--workers", type=int, default=2)
+    run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: run every n-th run of the grid, from the i-th")
+    run.add_argument("--out", type=Path, default=Path("benchmarks/results/runs"))
+    report = commands.add_parser("report", help="aggregate the result files with rliable")
+    report.add_argument("--runs", type=Path, default=Path("benchmarks/results/runs"))
+    report.add_argument("--out", type=Path, default=Path("benchmarks/results/report.md"))
+    report.add_argument("--reference", default=REFERENCE)
+    report.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
+    report.add_argument("--title", default="Benchmark")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from sb3_mixture.zoo import algorithms
+
+        known = {"sac", "td3", "ppo", *algorithms()}
+        unknown = [algo for algo in args.algos if algo not in known]
+        if unknown:
+            parser.error(f"--algos: unknown {unknown}; allowed: {sorted(known)}")
+        specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None])
+        executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
+        print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
+    else:
+        write_report(args.runs, args.out, args.reps, args.reference, args.title)
+        print(f"report written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

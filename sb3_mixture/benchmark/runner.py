@@ -1,0 +1,234 @@
+"""
+Run a grid of (algorithm key, env id, seed, budget[, entropy coefficient]) in parallel worker processes.
+
+Each run writes one JSON file (written to a temporary name, then renamed, so an interrupted run leaves no result);
+a run whose file exists is skipped, so a grid can be interrupted and resumed, or split across machines that share
+the folder (``--shard i/n`` gives each machine its own part of the grid).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the grid."""
+
+    algo: str
+    env_id: str
+    seed: int
+    budget: int
+    ent_coef: float | None = None
+
+    @property
+    def variant(self) -> str:
+        """``"default"`` (the YAML's hyperparameters) or the overridden entropy coefficient."""
+        return "default" if self.ent_coef is None else f"ent_coef={self.ent_coef:g}"
+
+    def path(self, root: Path) -> Path:
+        env_folder = self.env_id.replace("/", "__")
+        return root / self.algo / env_folder / self.variant / f"seed{self.seed}_budget{self.budget}.json"
+
+
+def grid(
+    algos: Sequence[str],
+    env_ids: Sequence[str],
+    seeds: Sequence[int],
+    budgets: Sequence[int],
+    ent_coefs: Sequence[float | None] = (None,),
+) -> list[RunSpec]:
+    """Every combination, in a fixed order (the order shards split)."""
+    return [
+        RunSpec(algo, env_id, seed, budget, ent_coef)
+        for env_id in env_ids
+        for ent_coef in ent_coefs
+        for budget in budgets
+        for algo in algos
+        for seed in seeds
+    ]
+
+
+def algorithm_classes() -> dict[str, Any]:
+    """RL Zoo key -> class: the package's keys and SB3's sac, td3, ppo."""
+    from stable_baselines3 import PPO, SAC, TD3
+
+    from sb3_mixture.zoo import algorithms
+
+    return {"sac": SAC, "td3": TD3, "ppo": PPO, **algorithms()}
+
+
+def hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
+    """The env's entry (else ``default``) of the package's RL Zoo YAML for ``algo``, or RL Zoo's own file for SB3's keys."""
+    import yaml
+
+    from sb3_mixture.zoo import algorithms, config_path
+
+    if algo in algorithms():
+        text = Path(config_path(algo)).read_text()
+    else:
+        text = (importlib.resources.files("rl_zoo3") / "hyperparams" / f"{algo}.yml").read_text()
+    entries = yaml.safe_load(text)
+    return dict(entries.get(env_id) or entries.get("default") or {"policy": "MlpPolicy"})
+
+
+def _model_kwargs(hyperparams: dict[str, Any]) -> tuple[str, int, bool, dict[str, Any]]:
+    """(policy, n_envs, normalize, constructor kwargs) from an RL Zoo entry."""
+    from rl_zoo3.utils import linear_schedule
+    from torch import nn  # noqa: F401  (RL Zoo's policy_kwargs strings name nn.ReLU etc.)
+
+    kwargs = dict(hyperparams)
+    for key in ("n_timesteps", "env_wrapper", "frame_stack", "callback", "normalize_kwargs"):
+        kwargs.pop(key, None)
+    policy = kwargs.pop("policy", "MlpPolicy")
+    n_envs = int(kwargs.pop("n_envs", 1))
+    normalize = bool(kwargs.pop("normalize", False))
+    if isinstance(kwargs.get("policy_kwargs"), str):
+        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"])  # RL Zoo's convention: a Python expression
+    for key in ("learning_rate", "clip_range"):
+        if isinstance(kwargs.get(key), str) and kwargs[key].startswith("lin_"):
+            kwargs[key] = linear_schedule(kwargs[key][len("lin_") :])
+    return policy, n_envs, normalize, kwargs
+
+
+def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
+    """Train one run, evaluating every ``eval_freq`` steps, and write its result file."""
+    import gymnasium as gym
+    import torch as th
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    import sb3_mixture  # noqa: F401  (registers the environments)
+    from sb3_mixture.plots import mixture_statistics
+
+    th.set_num_threads(1)  # runs go side by side, one per core
+    hyperparams = hyperparameters(spec.algo, spec.env_id)
+    policy, n_envs, normalize, kwargs = _model_kwargs(hyperparams)
+    if spec.ent_coef is not None:
+        kwargs["ent_coef"] = spec.ent_coef
+    env = make_vec_env(spec.env_id, n_envs=n_envs, seed=spec.seed)
+    if normalize:
+        env = VecNormalize(env)
+    model = algorithm_classes()[spec.algo](policy, env, seed=spec.seed, verbose=0, **kwargs)
+    eval_env = gym.make(spec.env_id)
+    eval_env.reset(seed=10_000 + spec.seed)
+    curve: dict[str, list[Any]] = {"timesteps": [], "returns": [], "success_rate": [], "mixture_statistics": []}
+    training_time = [0.0]
+
+    def evaluate() -> None:
+        successes: list[bool] = []
+        observations: list[np.ndarray] = []
+
+        def on_step(locals_: dict[str, Any], _: dict[str, Any]) -> None:
+            observations.append(np.asarray(locals_["observations"]))
+            if locals_["done"] and "is_success" in locals_["info"]:
+                successes.append(bool(locals_["info"]["is_success"]))
+
+        if isinstance(env, VecNormalize):
+            env.training = False
+        returns, _ = evaluate_policy(
+            model, eval_env, n_eval_episodes, deterministic=True, return_episode_rewards=True, callback=on_step
+        )
+        if isinstance(env, VecNormalize):
+            env.training = True
+        curve["timesteps"].append(model.num_timesteps)
+        curve["returns"].append(float(np.mean(returns)))
+        curve["success_rate"].append(float(np.mean(successes)) if successes else None)
+        curve["mixture_statistics"].append(mixture_statistics(model, np.concatenate(observations)[:256]))
+
+    class Periodic(BaseCallback):
+        started = 0.0
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % eval_freq < self.training_env.num_envs:
+                training_time[0] += time.perf_counter() - self.started
+                evaluate()
+                self.started = time.perf_counter()
+            return True
+
+        def _on_training_start(self) -> None:
+            self.started = time.perf_counter()
+
+        def _on_training_end(self) -> None:
+            training_time[0] += time.perf_counter() - self.started
+
+    start = time.perf_counter()
+    model.learn(spec.budget, callback=Periodic())
+    if not curve["timesteps"] or curve["timesteps"][-1] != model.num_timesteps:
+        evaluate()
+    result = {
+        "format": RESULT_FORMAT,
+        **asdict(spec),
+        "variant": spec.variant,
+        "hyperparameters": {key: str(value) for key, value in hyperparams.items()},
+        "eval_freq": eval_freq,
+        "n_eval_episodes": n_eval_episodes,
+        **curve,
+        "final_return": curve["returns"][-1],
+        "final_success_rate": curve["success_rate"][-1],
+        "final_mixture_statistics": curve["mixture_statistics"][-1],
+        "wall_time": time.perf_counter() - start,
+        "env_steps_per_second": model.num_timesteps / max(training_time[0], 1e-9),
+        "command": command,
+        "machine": platform.node(),
+    }
+    path = spec.path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_text(json.dumps(result, indent=1))
+    temporary.replace(path)  # atomic: a result file is always complete
+    return result
+
+
+def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1)) -> list[RunSpec]:
+    """The runs of this shard whose result file does not exist yet."""
+    index, count = shard
+    return [spec for position, spec in enumerate(specs) if position % count == index and not spec.path(root).is_file()]
+
+
+def run_grid(
+    specs: Sequence[RunSpec],
+    root: Path,
+    eval_freq: int,
+    n_eval_episodes: int,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    command: str | None = None,
+    progress_bar: bool = True,
+) -> list[RunSpec]:
+    """Execute the pending runs (``workers`` processes; 1 runs in this process) and return those executed."""
+    from tqdm.auto import tqdm
+
+    todo = pending(specs, root, shard)
+    command = command or " ".join(["python -m sb3_mixture.benchmark", *sys.argv[1:]])
+    bar = tqdm(total=len(todo), desc="runs", disable=not progress_bar)
+    if workers <= 1:
+        for spec in todo:
+            execute(spec, root, eval_freq, n_eval_episodes, command)
+            bar.update()
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(execute, spec, root, eval_freq, n_eval_episodes, command) for spec in todo]
+            for future in as_completed(futures):
+                future.result()
+                bar.update()
+    bar.close()
+    return todo

@@ -1,0 +1,154 @@
+"""The benchmark runner (resume, shards), the rliable aggregation and the plots."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rliable import library as rly
+from rliable import metrics
+from scipy import stats
+
+from sb3_mixture import PPOMixture, SACMixture
+from sb3_mixture.benchmark import grid, run_grid, write_report
+from sb3_mixture.benchmark.report import curve_intervals, improvement_intervals, iqm_intervals
+from sb3_mixture.benchmark.runner import pending
+from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
+from tests.conftest import FAST_KWARGS
+
+BANDIT = "sb3_mixture/BimodalBandit-v0"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    specs = grid(["sac", "sac_mrp"], [BANDIT], seeds=[0, 1], budgets=[120])
+    executed = run_grid(specs, root, eval_freq=40, n_eval_episodes=2, workers=1, command="test grid", progress_bar=False)
+    assert len(executed) == 4
+    return root
+
+
+def test_result_files_hold_curves_and_statistics(runs: Path) -> None:
+    files = sorted(runs.rglob("*.json"))
+    assert len(files) == 4
+    import json
+
+    result = json.loads((runs / "sac_mrp" / "sb3_mixture__BimodalBandit-v0" / "default" / "seed0_budget120.json").read_text())
+    assert result["timesteps"] == [40, 80, 120]
+    assert len(result["returns"]) == 3 and all(0.0 <= value <= 1.0 for value in result["returns"])
+    assert result["final_success_rate"] in (0.0, 0.5, 1.0)
+    assert set(result["final_mixture_statistics"]) == {"weight_entropy", "component_separation", "active_component_separation"}
+    assert result["env_steps_per_second"] > 0 and result["wall_time"] > 0
+    sac = json.loads((runs / "sac" / "sb3_mixture__BimodalBandit-v0" / "default" / "seed0_budget120.json").read_text())
+    assert sac["final_mixture_statistics"] is None
+
+
+def test_runner_resumes_without_redoing_finished_runs(runs: Path) -> None:
+    specs = grid(["sac", "sac_mrp"], [BANDIT], seeds=[0, 1], budgets=[120])
+    stamps = {path: path.stat().st_mtime_ns for path in runs.rglob("*.json")}
+    # An interrupted run leaves at most a temporary file, which does not count as finished.
+    removed = specs[1].path(runs)
+    removed.rename(removed.with_suffix(".tmp123"))
+    assert pending(specs, runs) == [specs[1]]
+    executed = run_grid(specs, runs, eval_freq=40, n_eval_episodes=2, workers=1, command="test grid", progress_bar=False)
+    assert executed == [specs[1]]
+    for path, stamp in stamps.items():
+        if path != removed:
+            assert path.stat().st_mtime_ns == stamp
+    assert run_grid(specs, runs, eval_freq=40, n_eval_episodes=2, progress_bar=False) == []
+
+
+def test_shards_partition_the_grid() -> None:
+    specs = grid(["sac", "sac_mrp", "sacm"], [BANDIT, "Pendulum-v1"], seeds=[0, 1, 2], budgets=[100])
+    shards = [pending(specs, Path("/nonexistent"), (index, 3)) for index in range(3)]
+    assert sorted(repr(spec) for shard in shards for spec in shard) == sorted(map(repr, specs))
+    assert all(not set(shards[0]) & set(shard) for shard in shards[1:])
+
+
+def test_report_reproduces_from_the_result_files(runs: Path, tmp_path: Path) -> None:
+    first = write_report(runs, tmp_path / "a" / "report.md", reps=300)
+    second = write_report(runs, tmp_path / "b" / "report.md", reps=300)
+    assert first == second
+    assert "| sac_mrp | 2 |" in first and "P(> sac)" in first and "    test grid" in first
+    image = tmp_path / "a" / "report_sb3_mixture__BimodalBandit-v0_default_120.png"
+    assert image.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def synthetic_scores(n_runs: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
+    generator = np.random.default_rng(seed)
+    return {"sac": generator.normal(0.0, 1.0, (n_runs, 1)), "sac_mrp": generator.normal(0.5, 1.0, (n_runs, 1))}
+
+
+def seeded(seed: int) -> np.random.RandomState:
+    """rliable 1.2 bootstraps from NumPy's global generator: seed it as the report does."""
+    np.random.seed(seed)
+    return np.random.RandomState(seed)
+
+
+def test_aggregation_matches_rliable_called_directly() -> None:
+    scores = synthetic_scores()
+    ours = iqm_intervals(scores, reps=500, seed=3)
+    point, interval = rly.get_interval_estimates(
+        scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=500, random_state=seeded(3)
+    )
+    for algo in scores:
+        assert (ours[algo].value, ours[algo].low, ours[algo].high) == (
+            point[algo][0],
+            interval[algo][0, 0],
+            interval[algo][1, 0],
+        )
+        # and the IQM is the 25%-trimmed mean, independently of rliable
+        assert ours[algo].value == pytest.approx(stats.trim_mean(scores[algo].ravel(), 0.25))
+    improvement = improvement_intervals(scores, "sac", reps=500, seed=3)
+    point, interval = rly.get_interval_estimates(
+        {"sac_mrp": [scores["sac_mrp"], scores["sac"]]},
+        metrics.probability_of_improvement,
+        reps=500,
+        random_state=seeded(3),
+    )
+    assert improvement["sac_mrp"].value == pytest.approx(float(point["sac_mrp"]))
+    assert (improvement["sac_mrp"].low, improvement["sac_mrp"].high) == tuple(np.ravel(interval["sac_mrp"]))
+    # P(X > Y) by counting pairs (ties count half), independently of rliable
+    x, y = scores["sac_mrp"].ravel(), scores["sac"].ravel()
+    assert improvement["sac_mrp"].value == pytest.approx(((x[:, None] > y) + 0.5 * (x[:, None] == y)).mean())
+
+
+def test_learning_curve_bands_match_rliable() -> None:
+    curves = {"sac": np.random.default_rng(1).normal(size=(5, 1, 4))}
+    point, interval = curve_intervals(curves, reps=300, seed=2)
+    for t in range(4):
+        expected, _ = rly.get_interval_estimates(
+            {"sac": curves["sac"][..., t]},
+            lambda x: np.array([metrics.aggregate_iqm(x)]),
+            reps=300,
+            random_state=seeded(2),
+        )
+        assert point["sac"][t] == pytest.approx(expected["sac"][0])
+    assert interval["sac"].shape == (2, 4)
+
+
+def test_plot_functions_write_png(runs: Path, tmp_path: Path) -> None:
+    model = SACMixture("MlpPolicy", "Pendulum-v1", **FAST_KWARGS, seed=0)
+    model.learn(100)
+    plot_mixture_density(model, model.observation_space.sample(), tmp_path / "density.png")
+    ppo = PPOMixture("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, seed=0)
+    plot_mixture_density(ppo, ppo.observation_space.sample(), tmp_path / "ppo_density.png")
+    plot_mixture_statistics(sorted((runs / "sac_mrp").rglob("*.json")), tmp_path / "statistics.png")
+    for name in ("density.png", "ppo_density.png", "statistics.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5_000
+
+
+def test_density_plot_refuses_a_non_mixture_policy() -> None:
+    from stable_baselines3 import SAC
+
+    with pytest.raises(ValueError, match="mixture policy over a 1-D action"):
+        plot_mixture_density(SAC("MlpPolicy", "Pendulum-v1"), np.zeros(3, dtype=np.float32))
+
+
+def test_cli_names_the_allowed_algorithms() -> None:
+    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 2 and "--algos: unknown ['nope']; allowed:" in completed.stderr
