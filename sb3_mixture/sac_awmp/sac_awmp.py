@@ -229,8 +229,7 @@ class SACAWMP(SACMixture):
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
-        optimizers = [self.actor.optimizer, self.critic.optimizer, self.policy.value.optimizer, self.policy.prior.optimizer]
-        self._update_learning_rate(optimizers)
+        self._update_learning_rate(self._optimizers())
         if self.num_timesteps - self._last_prior_update >= self.prior_update_interval:
             self._last_prior_update = self.num_timesteps
             self.train_prior(self.prior_gradient_steps)
@@ -281,14 +280,13 @@ class SACAWMP(SACMixture):
             polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau_q)
             polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/ent_coef", alpha)
-        for key, values in logs.items():
-            self.logger.record(f"train/{key}", np.mean(values))
-        if gradient_steps > 0:
-            # The mixture statistics of the gate rho(.|s), the weights the actions are combined with.
-            self._record_mixture_statistics(distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate))
+        # The mixture statistics of the gate rho(.|s), the weights the actions are combined with.
+        gated = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate) if gradient_steps else None
+        self._record_train_logs(gradient_steps, logs, gated)
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        return [self.actor.optimizer, self.critic.optimizer, self.policy.value.optimizer, self.policy.prior.optimizer]
 
     def _components_loss(
         self, observations: PyTorchObs, buffer_actions: th.Tensor, alpha: float, alpha_gate: float

@@ -1,7 +1,6 @@
 from collections import defaultdict
 from typing import Any, ClassVar
 
-import numpy as np
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
@@ -119,10 +118,7 @@ class SACGMM(SACMixture):
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
-        optimizers = [self.actor.optimizer, self.critic.optimizer, self.policy.value.optimizer]
-        if self.ent_coef_optimizer is not None:
-            optimizers.append(self.ent_coef_optimizer)
-        self._update_learning_rate(optimizers)
+        self._update_learning_rate(self._optimizers())
 
         logs: dict[str, list[float]] = defaultdict(list)
         for _ in range(gradient_steps):
@@ -163,9 +159,7 @@ class SACGMM(SACMixture):
             self._update_entropy_coefficient(actor_loss.entropy_log_prob, logs)
             self.policy.update_value_target(self.tau)
 
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, values in logs.items():
-            self.logger.record(f"train/{key}", np.mean(values))
-        if gradient_steps > 0:
-            self._record_mixture_statistics(distribution)
+        self._record_train_logs(gradient_steps, logs, distribution)
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        return [*super()._optimizers(), self.policy.value.optimizer]

@@ -153,10 +153,7 @@ class SACMixture(SAC):
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
-        optimizers = [self.actor.optimizer, self.critic.optimizer]
-        if self.ent_coef_optimizer is not None:
-            optimizers.append(self.ent_coef_optimizer)
-        self._update_learning_rate(optimizers)
+        self._update_learning_rate(self._optimizers())
 
         logs: dict[str, list[float]] = defaultdict(list)
         for gradient_step in range(gradient_steps):
@@ -188,11 +185,24 @@ class SACMixture(SAC):
                 # Copy running stats, see SB3 GH issue #996
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
+        self._record_train_logs(gradient_steps, logs, distribution)
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        """Every optimizer whose learning rate follows the schedule."""
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        return optimizers
+
+    def _record_train_logs(
+        self, gradient_steps: int, logs: dict[str, list[float]], distribution: SquashedGaussianMixture | None
+    ) -> None:
+        """Count the updates, log the means of ``logs`` and the mixture statistics of the last minibatch."""
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
-        if gradient_steps > 0:
+        if gradient_steps > 0 and distribution is not None:
             self._record_mixture_statistics(distribution)
 
     def _record_mixture_statistics(self, distribution: SquashedGaussianMixture) -> None:
