@@ -77,7 +77,7 @@ def test_optimize_then_reload_a_trial(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *OPTIMIZE, "--storage", storage]
     output = check(
-        run([*command, "--study-name", "local", "--n-trials", "2", "--n-timesteps", "2000", "-f", "logs"], tmp_path)
+        run([*command, "--study-name", "local", "--n-trials", "2", "--n-timesteps", "1000", "-f", "logs"], tmp_path)
     )
     assert "Number of finished trials:  2" in output and "n_components" in output
 
