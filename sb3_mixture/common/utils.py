@@ -46,6 +46,12 @@ def check_finite_observation(observation: np.ndarray | dict[str, np.ndarray], wh
             )
 
 
+def check_no_estimator(kwargs: dict[str, Any], algorithm: str) -> None:
+    """Algorithms with their own actor loss take no ``estimator`` (SACMixture's parameter)."""
+    if "estimator" in kwargs:
+        raise ValueError(f"{algorithm} has its own actor loss: the estimator parameter is not allowed")
+
+
 @contextmanager
 def frozen(*modules: nn.Module) -> Iterator[None]:
     """Switch off gradients of the modules' parameters inside the block, so a loss can flow through them without

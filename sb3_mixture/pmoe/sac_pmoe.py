@@ -7,7 +7,7 @@ from torch.nn import functional as F
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
-from sb3_mixture.common.utils import frozen
+from sb3_mixture.common.utils import check_no_estimator, frozen
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
@@ -82,8 +82,7 @@ class SACPMOE(SACMixture):
     ):
         if back_propagation not in BACK_PROPAGATION_MODES:
             raise ValueError(f"back_propagation must be one of {BACK_PROPAGATION_MODES}, got {back_propagation!r}")
-        if "estimator" in kwargs:
-            raise ValueError("SACPMOE has its own actor loss: the estimator parameter is not allowed")
+        check_no_estimator(kwargs, "SACPMOE")
         self.back_propagation = back_propagation
         self.routing_coef = routing_coef
         policy_kwargs = {"n_components": PMOE_DEFAULT_N_COMPONENTS, **(kwargs.get("policy_kwargs") or {}), "detach_gate": True}

@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
-from sb3_mixture.common.utils import frozen
+from sb3_mixture.common.utils import check_no_estimator, frozen
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
 from sb3_mixture.sac_awmp.policies import PAPER_ENT_COEF, AWMPPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_mixture.sac_mixture import SACMixture
@@ -136,8 +136,7 @@ class SACAWMP(SACMixture):
         information_coef: float = 0.1,
         **kwargs: Any,
     ):
-        if "estimator" in kwargs:
-            raise ValueError(f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed")
+        check_no_estimator(kwargs, type(self).__name__)
         if isinstance(ent_coef, str) or not ent_coef > 0:
             raise ValueError(f"ent_coef must be a fixed float > 0 for SACAWMP (the paper's 0.2), got {ent_coef!r}")
         if kwargs.get("action_noise") is not None:

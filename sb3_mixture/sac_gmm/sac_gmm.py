@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
+from sb3_mixture.common.utils import check_no_estimator
 from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy
 from sb3_mixture.sac_mixture import SACMixture
 
@@ -90,8 +91,7 @@ class SACGMM(SACMixture):
         regularization_coef: float = DEFAULT_REGULARIZATION_COEF,
         **kwargs: Any,
     ):
-        if "estimator" in kwargs:
-            raise ValueError(f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed")
+        check_no_estimator(kwargs, type(self).__name__)
         self.regularization_coef = regularization_coef
         # "lr": the policy learns its weights, and diagnostics compare against the plain likelihood ratio.
         super().__init__(policy, env, *args, estimator="lr", **kwargs)

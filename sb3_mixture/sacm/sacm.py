@@ -7,7 +7,7 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
-from sb3_mixture.common.utils import frozen
+from sb3_mixture.common.utils import check_no_estimator, frozen
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
@@ -39,8 +39,7 @@ class SACM(SACMixture):
     """
 
     def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
-        if "estimator" in kwargs:
-            raise ValueError(f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed")
+        check_no_estimator(kwargs, type(self).__name__)
         policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
         policy_kwargs.setdefault("n_components", SACM_DEFAULT_N_COMPONENTS)
         kwargs["policy_kwargs"] = self._adjust_policy_kwargs(policy_kwargs)
