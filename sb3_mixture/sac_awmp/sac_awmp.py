@@ -10,13 +10,12 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 from stable_baselines3.common.utils import polyak_update
-from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.utils import check_no_estimator, frozen
+from sb3_mixture.common.value import ValueSACMixture
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
 from sb3_mixture.sac_awmp.policies import PAPER_ENT_COEF, AWMPPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_mixture.sac_mixture import SACMixture
 
 # Finite bounds for the importance log-weights: softmax stays defined even if an advantage overflowed to +-inf.
 _LOG_WEIGHT_BOUND = 1e6
@@ -68,7 +67,7 @@ def prior_objective(
     return PriorObjective(perturbation - information_coef * mutual_information, mutual_information, perturbation)
 
 
-class SACAWMP(SACMixture):
+class SACAWMP(ValueSACMixture):
     """
     Soft Actor-Critic with an Advantage Weighted Mixture Policy (SAC-AWMP).
 
@@ -254,20 +253,9 @@ class SACAWMP(SACMixture):
                 )
                 log_gate = self.policy.gate_log_weights(observations, distribution)
                 value_targets = (log_gate.exp() * (soft_option_values - alpha_gate * log_gate)).sum(dim=1, keepdim=True)
-            value_loss = 0.5 * F.mse_loss(self.policy.value(observations), value_targets)
-            self.policy.value.optimizer.zero_grad()
-            value_loss.backward()
-            self.policy.value.optimizer.step()
-            logs["value_loss"].append(value_loss.item())
+            self._train_value(observations, value_targets, logs)
 
-            with th.no_grad():
-                next_values = self.policy.value_target(replay_data.next_observations)
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
-            critic_loss = self._critic_loss(replay_data, target_q_values)
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            logs["critic_loss"].append(critic_loss.item())
+            self._train_critic_on_value_target(replay_data, discounts, logs)
 
             actor_loss = self._components_loss(policy_data.observations, policy_data.actions, alpha, alpha_gate)
             self.actor.optimizer.zero_grad()
@@ -285,7 +273,7 @@ class SACAWMP(SACMixture):
         self._record_train_logs(gradient_steps, logs, gated)
 
     def _optimizers(self) -> list[th.optim.Optimizer]:
-        return [self.actor.optimizer, self.critic.optimizer, self.policy.value.optimizer, self.policy.prior.optimizer]
+        return [*super()._optimizers(), self.policy.prior.optimizer]
 
     def _components_loss(
         self, observations: PyTorchObs, buffer_actions: th.Tensor, alpha: float, alpha_gate: float

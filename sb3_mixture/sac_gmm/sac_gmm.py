@@ -4,14 +4,13 @@ from typing import Any, ClassVar
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
-from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
 from sb3_mixture.common.utils import check_no_estimator
+from sb3_mixture.common.value import ValueSACMixture
 from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy
-from sb3_mixture.sac_mixture import SACMixture
 
 DEFAULT_REGULARIZATION_COEF = 1e-3
 
@@ -52,7 +51,7 @@ def gmm_policy_loss(
     return ActorLoss(loss, log_prob.detach())
 
 
-class SACGMM(SACMixture):
+class SACGMM(ValueSACMixture):
     """
     Soft Actor-Critic (version 1) with a Gaussian-mixture policy (SAC-GMM).
 
@@ -122,31 +121,16 @@ class SACGMM(SACMixture):
 
         logs: dict[str, list[float]] = defaultdict(list)
         for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            replay_data, discounts, ent_coef = self._minibatch(batch_size, logs)
             observations = replay_data.observations
-            ent_coef = self._entropy_coefficient()
-            logs["ent_coef"].append(ent_coef.mean().item())
 
             with th.no_grad():
                 actions, log_prob = self.actor.action_log_prob(observations)
                 soft_q_values = min_critic_values(self.critic, observations, actions.unsqueeze(1)).squeeze(1)
                 value_targets = (soft_q_values - ent_coef * log_prob).unsqueeze(1)
-            value_loss = 0.5 * F.mse_loss(self.policy.value(observations), value_targets)
-            self.policy.value.optimizer.zero_grad()
-            value_loss.backward()
-            self.policy.value.optimizer.step()
-            logs["value_loss"].append(value_loss.item())
+            self._train_value(observations, value_targets, logs)
 
-            with th.no_grad():
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * self.policy.value_target(
-                    replay_data.next_observations
-                )
-            critic_loss = self._critic_loss(replay_data, target_q_values)
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            logs["critic_loss"].append(critic_loss.item())
+            self._train_critic_on_value_target(replay_data, discounts, logs)
 
             # Built after the critic's step: a features extractor shared with the critic has just changed.
             distribution = self.actor.get_distribution(observations)
@@ -160,6 +144,3 @@ class SACGMM(SACMixture):
             self.policy.update_value_target(self.tau)
 
         self._record_train_logs(gradient_steps, logs, distribution)
-
-    def _optimizers(self) -> list[th.optim.Optimizer]:
-        return [*super()._optimizers(), self.policy.value.optimizer]

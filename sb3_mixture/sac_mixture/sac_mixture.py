@@ -157,12 +157,8 @@ class SACMixture(SAC):
 
         logs: dict[str, list[float]] = defaultdict(list)
         for gradient_step in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            # For n-step replay, discount factor is gamma**n_steps (when no early termination)
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             # The same alpha serves the target and the actor loss; it is updated last, as in SAC.
-            ent_coef = self._entropy_coefficient()
-            logs["ent_coef"].append(ent_coef.mean().item())
+            replay_data, discounts, ent_coef = self._minibatch(batch_size, logs)
 
             target_q_values = self._target_q_values(replay_data, discounts, ent_coef)
             critic_loss = self._critic_loss(replay_data, target_q_values)
@@ -186,6 +182,17 @@ class SACMixture(SAC):
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
         self._record_train_logs(gradient_steps, logs, distribution)
+
+    def _minibatch(
+        self, batch_size: int, logs: dict[str, list[float]]
+    ) -> tuple[ReplayBufferSamples, th.Tensor | float, th.Tensor]:
+        """A replay minibatch, its discounts and the current alpha (logged)."""
+        replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+        # For n-step replay, discount factor is gamma**n_steps (when no early termination)
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        ent_coef = self._entropy_coefficient()
+        logs["ent_coef"].append(ent_coef.mean().item())
+        return replay_data, discounts, ent_coef
 
     def _optimizers(self) -> list[th.optim.Optimizer]:
         """Every optimizer whose learning rate follows the schedule."""
