@@ -1,6 +1,6 @@
 """
 Plots a user can call from Python: the mixture density over a 1-D action with the critic's Q (MRP Fig. 7), and the
-mixture statistics over training from benchmark result files. Needs matplotlib (the ``extra`` extra).
+mixture statistics over training from benchmark result files. Needs matplotlib (the ``benchmark`` extra).
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
 
-def _figure() -> tuple[Figure, Any]:
-    import matplotlib
+def new_figure(n_columns: int = 1, width: float = 6.4) -> tuple[Figure, Any]:
+    """A figure outside pyplot: no global backend switch, nothing kept alive after the caller drops it."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    return plt.subplots(figsize=(6.4, 4.0))
+    figure = Figure(figsize=(width, 4.0))
+    return figure, figure.subplots(1, n_columns)
 
 
 def mixture_distribution(model: BaseAlgorithm, observations: Any) -> GaussianMixture | None:
@@ -86,7 +85,7 @@ def plot_mixture_density(
         log_density = gaussian_log_density(gaussian_actions[:, None], distribution.mean[0], distribution.log_std[0])  # [N, K]
         log_density = log_density - distribution.log_det(gaussian_actions)[:, None] + distribution.log_weights[0]
     components = log_density.exp().numpy()
-    figure, axis = _figure()
+    figure, axis = new_figure()
     grid = actions[:, 0].numpy()
     for k in range(components.shape[1]):
         axis.plot(grid, components[:, k], linewidth=1, label=f"w_{k} pi_{k}")
@@ -111,11 +110,7 @@ def plot_mixture_density(
 
 def plot_mixture_statistics(result_files: Iterable[str | Path], path: str | Path | None = None) -> Figure:
     """Weight entropy and component separation over training, one line per benchmark run (its result file)."""
-    from matplotlib import pyplot as plt
-
-    _figure()
-    plt.close()
-    figure, (entropy_axis, separation_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, (entropy_axis, separation_axis) = new_figure(n_columns=2, width=10.0)
     for file in result_files:
         result = json.loads(Path(file).read_text())
         points = [(t, s) for t, s in zip(result["timesteps"], result["mixture_statistics"], strict=True) if s is not None]

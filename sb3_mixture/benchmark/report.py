@@ -122,12 +122,9 @@ def curve_intervals(curves: dict[str, np.ndarray], reps: int, seed: int = BOOTST
 
 
 def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: dict, title: str, path: Path) -> None:
-    import matplotlib
+    from sb3_mixture.plots import new_figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6.4, 4.0))
+    figure, axis = new_figure()
     for algo, steps in steps_by_algo.items():
         axis.plot(steps, point[algo], label=algo)
         axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2)
@@ -135,7 +132,6 @@ def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: di
     axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def _mean_success(runs: list[dict[str, Any]]) -> str:
