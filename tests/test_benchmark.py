@@ -152,3 +152,35 @@ def test_cli_names_the_allowed_algorithms() -> None:
     command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--algos: unknown ['nope']; allowed:" in completed.stderr
+
+
+def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb3_mixture.benchmark import runner
+
+    constructed: list[dict] = []
+
+    class Recording(SACMixture):
+        def __init__(self, *args, **kwargs) -> None:
+            constructed.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "algorithm_classes", lambda: {"sac_mrp": Recording})
+    overrides = {"learning_rate": "1e-3", "batch_size": "16", "policy_kwargs": "dict(n_components=2)"}
+    specs = grid(["sac_mrp"], [BANDIT], seeds=[0], budgets=[30], ent_coefs=[0.1], overrides=overrides)
+    run_grid(specs, tmp_path, eval_freq=30, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
+    kwargs = constructed[0]
+    assert kwargs["learning_rate"] == 0.001 and kwargs["batch_size"] == 16 and kwargs["ent_coef"] == 0.1
+    assert kwargs["policy_kwargs"]["n_components"] == 2
+    assert kwargs["estimator"] == "mrp"  # the YAML's other entries stay
+    variant = "ent_coef=0.1,batch_size=16,learning_rate=1e-3,policy_kwargs=dict(n_components=2)"
+    assert specs[0].path(tmp_path) == tmp_path / "sac_mrp" / "sb3_mixture__BimodalBandit-v0" / variant / "seed0_budget30.json"
+    assert specs[0].path(tmp_path).is_file()
+
+
+@pytest.mark.parametrize("argument", ["learning_rate", "learning_rate:", "ent_coef:0.1"])
+def test_cli_refuses_malformed_overrides(argument: str) -> None:
+    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "sac", "--envs", BANDIT, "--budgets", "10"]
+    completed = subprocess.run([*command, "--hyperparams", argument], capture_output=True, text=True, check=False)
+    assert completed.returncode == 2 and "--hyperparams" in completed.stderr

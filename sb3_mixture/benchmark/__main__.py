@@ -4,6 +4,9 @@ Command line of the benchmark runner.
     # 2 algorithms x 2 envs x 5 seeds, 20k steps each, 2 worker processes, results under benchmarks/results/runs
     python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v0 Pendulum-v1 \\
         --seeds 0 1 2 3 4 --budgets 20000 --eval-freq 2000 --workers 2 --out benchmarks/results/runs
+    # a fixed entropy coefficient and one YAML entry replaced for every run (the variant names both)
+    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v0 --budgets 8000 \
+        --ent-coefs 0.1 --hyperparams learning_rate:1e-3
     # the same grid split over two machines sharing the folder: --shard 0/2 on one, --shard 1/2 on the other
     python -m sb3_mixture.benchmark report --runs benchmarks/results/runs --out benchmarks/results/report.md
 
@@ -24,6 +27,15 @@ def _shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _override(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition(":")
+    if not separator or not name or not value:
+        raise argparse.ArgumentTypeError(f"--hyperparams takes NAME:VALUE pairs, got {text!r}")
+    if name in ("ent_coef", "n_timesteps"):
+        raise argparse.ArgumentTypeError(f"--hyperparams: set {name} with --ent-coefs / --budgets, not here")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m sb3_mixture.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -36,6 +48,14 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--budgets", nargs="+", type=int, required=True, help="environment steps per run")
     run.add_argument(
         "--ent-coefs", nargs="+", type=float, default=None, help="fixed entropy coefficients (an axis of the grid)"
+    )
+    run.add_argument(
+        "--hyperparams",
+        nargs="+",
+        type=_override,
+        default=[],
+        metavar="NAME:VALUE",
+        help="replace a YAML hyperparameter for every run, as RL Zoo's -params (e.g. learning_rate:1e-3)",
     )
     run.add_argument("--eval-freq", type=int, default=1000)
     run.add_argument("--eval-episodes", type=int, default=10)
@@ -56,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         unknown = [algo for algo in args.algos if algo not in known]
         if unknown:
             parser.error(f"--algos: unknown {unknown}; allowed: {sorted(known)}")
-        specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None])
+        specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams))
         executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
         print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
     else:

@@ -8,6 +8,7 @@ the folder (``--shard i/n`` gives each machine its own part of the grid).
 
 from __future__ import annotations
 
+import ast
 import importlib.resources
 import json
 import os
@@ -34,11 +35,14 @@ class RunSpec:
     seed: int
     budget: int
     ent_coef: float | None = None
+    overrides: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's, for every algorithm
 
     @property
     def variant(self) -> str:
-        """``"default"`` (the YAML's hyperparameters) or the overridden entropy coefficient."""
-        return "default" if self.ent_coef is None else f"ent_coef={self.ent_coef:g}"
+        """``"default"`` (the YAML's hyperparameters) or the overridden entropy coefficient and hyperparameters."""
+        entropy = [] if self.ent_coef is None else [f"ent_coef={self.ent_coef:g}"]
+        changed = entropy + [f"{name}={value}" for name, value in self.overrides]
+        return ",".join(changed) or "default"
 
     def path(self, root: Path) -> Path:
         env_folder = self.env_id.replace("/", "__")
@@ -51,10 +55,12 @@ def grid(
     seeds: Sequence[int],
     budgets: Sequence[int],
     ent_coefs: Sequence[float | None] = (None,),
+    overrides: dict[str, str] | None = None,
 ) -> list[RunSpec]:
-    """Every combination, in a fixed order (the order shards split)."""
+    """Every combination, in a fixed order (the order shards split); ``overrides`` apply to every run."""
+    fixed = tuple(sorted((overrides or {}).items()))
     return [
-        RunSpec(algo, env_id, seed, budget, ent_coef)
+        RunSpec(algo, env_id, seed, budget, ent_coef, fixed)
         for env_id in env_ids
         for ent_coef in ent_coefs
         for budget in budgets
@@ -84,6 +90,15 @@ def hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
         text = (importlib.resources.files("rl_zoo3") / "hyperparams" / f"{algo}.yml").read_text()
     entries = yaml.safe_load(text)
     return dict(entries.get(env_id) or entries.get("default") or {"policy": "MlpPolicy"})
+
+
+def parse_value(text: str) -> Any:
+    """A hyperparameter value typed on the command line: a Python literal (``1e-3``, ``256``, ``True``), else the text
+    (RL Zoo's own string conventions, such as ``policy_kwargs: "dict(n_components=3)"``, still apply)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _model_kwargs(hyperparams: dict[str, Any]) -> tuple[str, int, bool, dict[str, Any]]:
@@ -119,6 +134,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
 
     th.set_num_threads(1)  # runs go side by side, one per core
     hyperparams = hyperparameters(spec.algo, spec.env_id)
+    hyperparams.update({name: parse_value(value) for name, value in spec.overrides})
     policy, n_envs, normalize, kwargs = _model_kwargs(hyperparams)
     if spec.ent_coef is not None:
         kwargs["ent_coef"] = spec.ent_coef
