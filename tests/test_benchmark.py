@@ -68,12 +68,41 @@ def test_shards_partition_the_grid() -> None:
 
 
 def test_report_reproduces_from_the_result_files(runs: Path, tmp_path: Path) -> None:
-    first = write_report(runs, tmp_path / "a" / "report.md", reps=300)
-    second = write_report(runs, tmp_path / "b" / "report.md", reps=300)
-    assert first == second
-    assert "| sac_mrp | 2 |" in first and "P(> sac)" in first and "    test grid" in first
-    image = tmp_path / "a" / "report_sb3_mixture__BimodalBandit-v0_default_120.png"
+    output = tmp_path / "report.md"
+    first = write_report(runs, output, reps=300)
+    image = tmp_path / "report_sb3_mixture__BimodalBandit-v0_default_120.png"
     assert image.read_bytes().startswith(PNG_SIGNATURE)
+    image.unlink()
+    output.unlink()
+    second = write_report(runs, output, reps=300)
+    assert first == second and output.read_text() == first and image.is_file()
+    assert "| sac_mrp | 2 |" in first and "P(> sac)" in first and "    test grid" in first
+    assert f"    python -m sb3_mixture.benchmark report --runs {runs} --out {output} --reps 300 --title Benchmark\n" in first
+
+
+def test_report_counts_the_runs_that_ever_succeeded(tmp_path: Path) -> None:
+    import json
+
+    def result(algo: str, seed: int, success_rate: list) -> dict:
+        returns = [-100.0 + seed, -90.0 + seed]
+        return {
+            "algo": algo, "env_id": "Task-v0", "variant": "default", "budget": 20, "seed": seed, "command": "made up",
+            "timesteps": [10, 20], "returns": returns, "final_return": returns[-1], "success_rate": success_rate,
+            "final_success_rate": success_rate[-1], "env_steps_per_second": 1.0,
+        }  # fmt: skip
+
+    # sac: one run succeeded once and then lost it; sac_mrp: two runs succeeded at the end.
+    runs = [result("sac", 0, [0.0, 0.0]), result("sac", 1, [0.4, 0.0]), result("sac", 2, [0.0, 0.0])]
+    runs += [result("sac_mrp", 0, [0.0, 1.0]), result("sac_mrp", 1, [0.2, 0.6]), result("sac_mrp", 2, [0.0, 0.0])]
+    runs += [result("td3", seed, [None, None]) for seed in range(3)]
+    for run in runs:
+        path = tmp_path / "runs" / f"{run['algo']}{run['seed']}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(run))
+    report = write_report(tmp_path / "runs", tmp_path / "report.md", reps=100)
+    assert "| sac | 3 | " in report and "| 0.00 | 1/3 |" in report
+    assert "| 0.53 | 2/3 |" in report  # sac_mrp: final success (1.0 + 0.6 + 0.0) / 3
+    assert "| td3 | 3 | " in report and "| - | - |" in report
 
 
 def synthetic_scores(n_runs: int = 7, seed: int = 0) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 Aggregate benchmark result files with rliable (Agarwal et al. 2021) into a Markdown report with PNG plots.
 
 Per env (and entropy-coefficient variant): the interquartile mean (IQM) of the final evaluation return over runs
-with a 95% stratified-bootstrap confidence interval, the probability of improvement over the reference algorithm
+with a 95% stratified-bootstrap confidence interval, the final success rate and how many runs ever succeeded in an
+evaluation, the probability of improvement over the reference algorithm
 (``sac``), and learning curves (IQM per evaluation point with its 95% CI band). Everything is computed from the
 result files alone, with a fixed bootstrap seed, so the report reproduces.
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import numpy as np
@@ -139,6 +141,14 @@ def _mean_success(runs: list[dict[str, Any]]) -> str:
     return f"{np.mean(rates):.2f}" if rates else "-"
 
 
+def _runs_that_succeeded(runs: list[dict[str, Any]]) -> str:
+    """How many runs succeeded in at least one evaluation episode (MRP counts the runs that never find the goal)."""
+    if all(rate is None for run in runs for rate in run["success_rate"]):
+        return "-"
+    succeeded = sum(any(rate for rate in run["success_rate"] if rate is not None) for run in runs)
+    return f"{succeeded}/{len(runs)}"
+
+
 def write_report(root: Path, output: Path, reps: int = 2000, reference: str = REFERENCE, title: str = "Benchmark") -> str:
     """Aggregate every result under ``root`` into ``output`` (Markdown) and PNGs beside it; return the Markdown."""
     with warnings.catch_warnings():
@@ -157,7 +167,11 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         "",
     ]
     commands = sorted({result["command"] for result in results})
-    lines += ["Produced by:", "", *[f"    {command}" for command in commands], ""]
+    report = f"python -m sb3_mixture.benchmark report --runs {quote(str(root))} --out {quote(str(output))} --reps {reps}"
+    report += f" --title {quote(title)}"
+    if reference != REFERENCE:
+        report += f" --reference {reference}"
+    lines += ["Produced by:", "", *[f"    {command}" for command in commands], f"    {report}", ""]
     for (env_id, variant, budget), algos in group_by_task(results).items():
         scores = {algo: final_scores(runs) for algo, runs in algos.items()}
         iqm = iqm_intervals(scores, reps)
@@ -166,13 +180,15 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         lines += [
             f"## {heading}",
             "",
-            f"| algorithm | runs | final return IQM [95% CI] | success | P(> {reference}) [95% CI] | env-steps/s |",
+            f"| algorithm | runs | final return IQM [95% CI] | final success | reached the goal | P(> {reference}) [95% CI] "
+            "| env-steps/s |",
         ]
-        lines += ["|---|---|---|---|---|---|"]
+        lines += ["|---|---|---|---|---|---|---|"]
         for algo, runs in algos.items():
             speed = np.mean([run["env_steps_per_second"] for run in runs])
             poi = str(improvement[algo]) if algo in improvement else "-"
-            lines.append(f"| {algo} | {len(runs)} | {iqm[algo]} | {_mean_success(runs)} | {poi} | {speed:.0f} |")
+            success = f"{_mean_success(runs)} | {_runs_that_succeeded(runs)}"
+            lines.append(f"| {algo} | {len(runs)} | {iqm[algo]} | {success} | {poi} | {speed:.0f} |")
         steps, curves = {}, {}
         for algo, runs in algos.items():
             steps[algo], curves[algo] = curve_scores(runs)
