@@ -11,6 +11,7 @@ result files alone, with a fixed bootstrap seed, so the report reproduces.
 from __future__ import annotations
 
 import json
+import textwrap
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -130,7 +131,8 @@ def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: di
     for algo, steps in steps_by_algo.items():
         axis.plot(steps, point[algo], label=algo)
         axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2)
-    axis.set(xlabel="environment steps", ylabel="evaluation return (IQM, 95% CI)", title=title)
+    axis.set(xlabel="environment steps", ylabel="evaluation return (IQM, 95% CI)")
+    axis.set_title(textwrap.fill(title, 60), fontsize="medium")  # long variant names would run off the figure
     axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -127,6 +127,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import VecNormalize
 
     import sb3_mixture  # noqa: F401  (registers the environments)
@@ -142,7 +143,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     if normalize:
         env = VecNormalize(env)
     model = algorithm_classes()[spec.algo](policy, env, seed=spec.seed, verbose=0, **kwargs)
-    eval_env = gym.make(spec.env_id)
+    eval_env = Monitor(gym.make(spec.env_id))  # evaluate_policy warns without it; it records the same rewards
     eval_env.reset(seed=10_000 + spec.seed)
     curve: dict[str, list[Any]] = {"timesteps": [], "returns": [], "success_rate": [], "mixture_statistics": []}
     training_time = [0.0]
