@@ -1,14 +1,14 @@
 """
 Command line of the benchmark runner.
 
-    # 2 algorithms x 2 envs x 5 seeds, 20k steps each, 2 worker processes, results under benchmarks/results/runs
+    # 2 algorithms x 2 envs x 5 seeds, 20k steps each, 2 worker processes, results under my_runs
     python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v0 Pendulum-v1 \\
-        --seeds 0 1 2 3 4 --budgets 20000 --eval-freq 2000 --workers 2 --out benchmarks/results/runs
+        --seeds 0 1 2 3 4 --budgets 20000 --eval-freq 2000 --workers 2 --out my_runs
     # a fixed entropy coefficient and one YAML entry replaced for every run (the variant names both)
-    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v0 --budgets 8000 \
-        --ent-coefs 0.1 --hyperparams learning_rate:1e-3
-    # the same grid split over two machines sharing the folder: --shard 0/2 on one, --shard 1/2 on the other
-    python -m sb3_mixture.benchmark report --runs benchmarks/results/runs --out benchmarks/results/report.md
+    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v0 --budgets 8000 \\
+        --ent-coefs 0.1 --hyperparams learning_rate:1e-3 --out my_runs
+    # the rliable report (to split a grid over two machines sharing the folder: --shard 0/2 on one, 1/2 on the other)
+    python -m sb3_mixture.benchmark report --runs my_runs --out my_runs/report.md
 
 Interrupt and re-run the same command to resume: finished runs (their result files) are skipped.
 """

@@ -1,11 +1,11 @@
 """
 Aggregate benchmark result files with rliable (Agarwal et al. 2021) into a Markdown report with PNG plots.
 
-Per env (and entropy-coefficient variant): the interquartile mean (IQM) of the final evaluation return over runs
-with a 95% stratified-bootstrap confidence interval, the final success rate and how many runs ever succeeded in an
-evaluation, the probability of improvement over the reference algorithm
-(``sac``), and learning curves (IQM per evaluation point with its 95% CI band). Everything is computed from the
-result files alone, with a fixed bootstrap seed, so the report reproduces.
+Per env and variant (entropy coefficient, replaced hyperparameters): the interquartile mean (IQM) of the final
+evaluation return over runs with a 95% stratified-bootstrap confidence interval, the final success rate and how many
+runs ever succeeded in an evaluation, the probability of improvement over the reference algorithm (``sac``), and
+learning curves (IQM per evaluation point with its 95% CI band). Everything is computed from the result files alone,
+with a fixed bootstrap seed, so the report reproduces.
 """
 
 from __future__ import annotations
