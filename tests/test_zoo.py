@@ -1,6 +1,7 @@
 """RL Zoo's own commands, run exactly as a user types them, in fresh interpreters."""
 
 import os
+import site
 import subprocess
 import sys
 import zipfile
@@ -131,11 +132,16 @@ def test_wheel_ships_the_hook_and_the_hyperparameters(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"sb3_mixture_zoo.pth", "_sb3_mixture_zoo_hook.py", "sb3_mixture/hyperparams/sac_mrp.yml"} <= names
     assert zipfile.ZipFile(wheel).read("sb3_mixture_zoo.pth").decode().strip() == "import _sb3_mixture_zoo_hook"
-    # Installed into a fresh virtual environment (reusing this one's packages), the hook registers the keys.
+    # Installed into a fresh virtual environment, the hook registers the keys. That environment reuses the packages of
+    # the interpreter running the tests through a path file: `venv --system-site-packages` would reuse the *base*
+    # interpreter's, which inside a virtual environment are not the ones holding torch and RL Zoo.
     venv = tmp_path / "venv"
-    check(run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path))
+    check(run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path))
     python = venv / "bin" / "python"
-    check(run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], tmp_path))
+    (venv_site,) = (venv / "lib").glob("python*/site-packages")
+    (venv_site / "reuse_test_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(venv_site), str(wheel)]
+    check(run(install, tmp_path))
     code = (
         "import sys, sb3_mixture, rl_zoo3.utils as u; assert 'sac_mrp' in u.ALGOS;"
         f"assert sb3_mixture.__file__.startswith({str(venv)!r}), sb3_mixture.__file__"
@@ -145,8 +151,6 @@ def test_wheel_ships_the_hook_and_the_hyperparameters(tmp_path: Path) -> None:
 
 def test_editable_install_keeps_the_hook() -> None:
     """The test environment itself is an editable install (README): the hook and its .pth are in site-packages."""
-    import site
-
     site_packages = [Path(path) for path in site.getsitepackages()]
     assert any((path / "sb3_mixture_zoo.pth").is_file() for path in site_packages)
     assert any((path / "_sb3_mixture_zoo_hook.py").is_file() for path in site_packages)
