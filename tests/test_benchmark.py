@@ -213,3 +213,39 @@ def test_cli_refuses_malformed_overrides(argument: str) -> None:
     command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "sac", "--envs", BANDIT, "--budgets", "10"]
     completed = subprocess.run([*command, "--hyperparams", argument], capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--hyperparams" in completed.stderr
+
+
+def test_sb3_keys_on_v5_use_rl_zoo_v4_entries_like_the_package_keys() -> None:
+    """RL Zoo has no v5 entries: without the fallback SB3's SAC would start learning at step 100, the mixture at 10000."""
+    from sb3_mixture.benchmark.runner import hyperparameters
+
+    assert hyperparameters("sac", "HalfCheetah-v5") == hyperparameters("sac", "HalfCheetah-v4")
+    assert hyperparameters("sac", "HalfCheetah-v5")["learning_starts"] == 10000
+    assert hyperparameters("sac_mrp", "HalfCheetah-v5")["learning_starts"] == 10000
+    assert hyperparameters("ppo", "Hopper-v5")["normalize"] is True
+    assert hyperparameters("sac", "Pendulum-v1")["learning_rate"] == 1e-3  # an exact entry wins
+
+
+def test_evaluation_acts_on_the_training_normalisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With RL Zoo's ``normalize``, evaluation feeds the policy observations normalised by the training statistics."""
+    from sb3_mixture.benchmark import runner
+
+    raw_observations: list[np.ndarray] = []
+
+    class Recording(PPOMixture):
+        def predict(self, observation, *args, **kwargs):  # type: ignore[no-untyped-def]
+            vec_normalize = self.get_vec_normalize_env()
+            assert vec_normalize is not None
+            statistics = vec_normalize.obs_rms
+            raw_observations.append(observation * np.sqrt(statistics.var + vec_normalize.epsilon) + statistics.mean)
+            return super().predict(observation, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "algorithm_classes", lambda: {"ppo_mixture": Recording})
+    overrides = {"normalize": "dict(norm_obs=True, norm_reward=True)", "n_steps": "64", "batch_size": "32", "n_epochs": "1"}
+    specs = grid(["ppo_mixture"], ["Pendulum-v1"], seeds=[0], budgets=[128], overrides=overrides)
+    run_grid(specs, tmp_path, eval_freq=128, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
+    # Undoing the training normalisation must give Pendulum's raw observations, (cos, sin, velocity): on the unit circle.
+    raw = np.concatenate(raw_observations)
+    assert len(raw) >= 200  # one deterministic episode of 200 steps per evaluation
+    np.testing.assert_allclose(raw[:, 0] ** 2 + raw[:, 1] ** 2, 1.0, atol=1e-4)
+    assert specs[0].path(tmp_path).is_file()

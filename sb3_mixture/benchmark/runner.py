@@ -57,15 +57,17 @@ def grid(
     ent_coefs: Sequence[float | None] = (None,),
     overrides: dict[str, str] | None = None,
 ) -> list[RunSpec]:
-    """Every combination, in a fixed order (the order shards split); ``overrides`` apply to every run."""
+    """Every combination, in a fixed order (the order shards split); ``overrides`` apply to every run.
+
+    The algorithms vary fastest, so an interrupted grid holds complete comparisons (every algorithm on the same seeds)."""
     fixed = tuple(sorted((overrides or {}).items()))
     return [
         RunSpec(algo, env_id, seed, budget, ent_coef, fixed)
         for env_id in env_ids
         for ent_coef in ent_coefs
         for budget in budgets
-        for algo in algos
         for seed in seeds
+        for algo in algos
     ]
 
 
@@ -89,7 +91,23 @@ def hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
     else:
         text = (importlib.resources.files("rl_zoo3") / "hyperparams" / f"{algo}.yml").read_text()
     entries = yaml.safe_load(text)
-    return dict(entries.get(env_id) or entries.get("default") or {"policy": "MlpPolicy"})
+    entry = entries.get(env_id) or _earlier_version_entry(entries, env_id) or entries.get("default")
+    return dict(entry or {"policy": "MlpPolicy"})
+
+
+def _earlier_version_entry(entries: dict[str, Any], env_id: str) -> dict[str, Any] | None:
+    """The entry of the newest earlier version of ``env_id`` (``HalfCheetah-v4`` for ``HalfCheetah-v5``), or None.
+
+    RL Zoo's own files tune the MuJoCo tasks at v4 and have no v5 entries (rl_zoo3 2.9); the package's files repeat
+    the v4 entries for v5. Without this, SB3's keys would fall back to SB3's defaults on v5 (``learning_starts=100``
+    instead of 10000 for SAC, no observation normalisation for PPO) while the mixture keys use the tuned values."""
+    name, separator, version = env_id.rpartition("-v")
+    if not separator or not version.isdigit():
+        return None
+    for earlier in range(int(version) - 1, -1, -1):
+        if f"{name}-v{earlier}" in entries:
+            return entries[f"{name}-v{earlier}"]
+    return None
 
 
 def parse_value(text: str) -> Any:
@@ -101,8 +119,8 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _model_kwargs(hyperparams: dict[str, Any]) -> tuple[str, int, bool, dict[str, Any]]:
-    """(policy, n_envs, normalize, constructor kwargs) from an RL Zoo entry."""
+def _model_kwargs(hyperparams: dict[str, Any]) -> tuple[str, int, dict[str, Any] | None, dict[str, Any]]:
+    """(policy, n_envs, VecNormalize kwargs or None, constructor kwargs) from an RL Zoo entry."""
     from rl_zoo3.utils import linear_schedule
     from torch import nn  # noqa: F401  (RL Zoo's policy_kwargs strings name nn.ReLU etc.)
 
@@ -111,13 +129,26 @@ def _model_kwargs(hyperparams: dict[str, Any]) -> tuple[str, int, bool, dict[str
         kwargs.pop(key, None)
     policy = kwargs.pop("policy", "MlpPolicy")
     n_envs = int(kwargs.pop("n_envs", 1))
-    normalize = bool(kwargs.pop("normalize", False))
+    normalize = _normalize_kwargs(kwargs.pop("normalize", False), kwargs.get("gamma"))
     if isinstance(kwargs.get("policy_kwargs"), str):
         kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"])  # RL Zoo's convention: a Python expression
     for key in ("learning_rate", "clip_range"):
         if isinstance(kwargs.get(key), str) and kwargs[key].startswith("lin_"):
             kwargs[key] = linear_schedule(kwargs[key][len("lin_") :])
     return policy, n_envs, normalize, kwargs
+
+
+def _normalize_kwargs(normalize: Any, gamma: float | None) -> dict[str, Any] | None:
+    """RL Zoo's ``normalize`` entry (False, True, or a dict or its Python text) as ``VecNormalize`` kwargs, or None;
+    the reward's discount is the algorithm's, as RL Zoo sets it."""
+    if isinstance(normalize, str):
+        normalize = eval(normalize)  # RL Zoo's convention, e.g. "dict(norm_obs=True, norm_reward=False)"
+    if not normalize:
+        return None
+    normalize_kwargs = dict(normalize) if isinstance(normalize, dict) else {}
+    if gamma is not None:
+        normalize_kwargs["gamma"] = gamma
+    return normalize_kwargs
 
 
 def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
@@ -128,7 +159,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
 
     import sb3_mixture  # noqa: F401  (registers the environments)
     from sb3_mixture.plots import mixture_statistics
@@ -140,11 +171,14 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     if spec.ent_coef is not None:
         kwargs["ent_coef"] = spec.ent_coef
     env = make_vec_env(spec.env_id, n_envs=n_envs, seed=spec.seed)
-    if normalize:
-        env = VecNormalize(env)
+    # Monitor: evaluate_policy warns without it; it records the same (unnormalised) rewards.
+    eval_env: Any = DummyVecEnv([lambda: Monitor(gym.make(spec.env_id))])
+    if normalize is not None:
+        env = VecNormalize(env, **normalize)
+        # The policy acts on normalised observations: evaluate with the training statistics, frozen (as RL Zoo).
+        eval_env = VecNormalize(eval_env, **{**normalize, "training": False, "norm_reward": False})
     model = algorithm_classes()[spec.algo](policy, env, seed=spec.seed, verbose=0, **kwargs)
-    eval_env = Monitor(gym.make(spec.env_id))  # evaluate_policy warns without it; it records the same rewards
-    eval_env.reset(seed=10_000 + spec.seed)
+    eval_env.seed(10_000 + spec.seed)
     curve: dict[str, list[Any]] = {"timesteps": [], "returns": [], "success_rate": [], "mixture_statistics": []}
     training_time = [0.0]
 
@@ -157,13 +191,10 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
             if locals_["done"] and "is_success" in locals_["info"]:
                 successes.append(bool(locals_["info"]["is_success"]))
 
-        if isinstance(env, VecNormalize):
-            env.training = False
+        sync_envs_normalization(env, eval_env)
         returns, _ = evaluate_policy(
             model, eval_env, n_eval_episodes, deterministic=True, return_episode_rewards=True, callback=on_step
         )
-        if isinstance(env, VecNormalize):
-            env.training = True
         curve["timesteps"].append(model.num_timesteps)
         curve["returns"].append(float(np.mean(returns)))
         curve["success_rate"].append(float(np.mean(successes)) if successes else None)
@@ -204,6 +235,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         "env_steps_per_second": model.num_timesteps / max(training_time[0], 1e-9),
         "command": command,
         "machine": platform.node(),
+        "code_commit": _code_commit(),
     }
     path = spec.path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +243,19 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     temporary.write_text(json.dumps(result, indent=1))
     temporary.replace(path)  # atomic: a result file is always complete
     return result
+
+
+def _code_commit() -> str | None:
+    """The git commit of the package's source when it runs from a checkout (grids span sessions and code changes)."""
+    import subprocess
+
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() or None
 
 
 def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1)) -> list[RunSpec]:
