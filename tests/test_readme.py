@@ -1,0 +1,29 @@
+"""The README's set-up commands are what CI runs: one source for both."""
+
+from pathlib import Path
+
+import pytest
+
+from scripts.readme_commands import README, readme_commands
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_readme_marks_the_train_and_test_commands() -> None:
+    commands = readme_commands(README.read_text())
+    assert set(commands) == {"train", "tests"}
+    assert commands["train"].startswith("pip install torch==2.13.0 && pip install . && python examples/quickstart.py")
+    assert 'pip install -e ".[tests]"' in commands["tests"] and "python -m pytest" in commands["tests"]
+
+
+def test_ci_runs_the_commands_read_from_the_readme() -> None:
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "python3 scripts/readme_commands.py train" in ci and "python3 scripts/readme_commands.py tests" in ci
+    assert "python3 -m venv" in ci
+    assert "pip install" not in ci.replace("pip check", "")  # every install step is the README's
+
+
+def test_a_name_marked_twice_is_refused() -> None:
+    block = "<!-- readme-command: train -->\n```bash\necho hi\n```\n"
+    with pytest.raises(ValueError, match="'train'"):
+        readme_commands(block + block)
