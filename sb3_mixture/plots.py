@@ -17,9 +17,8 @@ from gymnasium import spaces
 from sb3_mixture.common.distributions import (
     GaussianMixture,
     SquashedGaussianMixture,
-    component_separation,
     gaussian_log_density,
-    weight_entropy,
+    mixture_statistics,
 )
 
 if TYPE_CHECKING:
@@ -47,19 +46,11 @@ def mixture_distribution(model: BaseAlgorithm, observations: Any) -> GaussianMix
     return distribution if isinstance(distribution, GaussianMixture) else None
 
 
-def mixture_statistics(model: BaseAlgorithm, observations: np.ndarray) -> dict[str, float] | None:
-    """Mean weight entropy and component separation (of the squashed means) at ``observations``; None if not a mixture."""
+def model_mixture_statistics(model: BaseAlgorithm, observations: np.ndarray) -> dict[str, float] | None:
+    """:func:`sb3_mixture.common.distributions.mixture_statistics` of the model's policy at ``observations``; None if
+    the policy is not a mixture."""
     distribution = mixture_distribution(model, observations)
-    if distribution is None:
-        return None
-    with th.no_grad():
-        means = distribution.squash(distribution.mean)
-        threshold = 1.0 / (2 * distribution.n_components)
-        return {
-            "weight_entropy": float(weight_entropy(distribution.logits).mean()),
-            "component_separation": float(component_separation(means).mean()),
-            "active_component_separation": float(component_separation(means, distribution.weights, threshold).mean()),
-        }
+    return None if distribution is None else mixture_statistics(distribution)
 
 
 def plot_mixture_density(

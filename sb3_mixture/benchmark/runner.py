@@ -162,7 +162,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
 
     import sb3_mixture  # noqa: F401  (registers the environments)
-    from sb3_mixture.plots import mixture_statistics
+    from sb3_mixture.plots import model_mixture_statistics
 
     th.set_num_threads(1)  # runs go side by side, one per core
     hyperparams = hyperparameters(spec.algo, spec.env_id)
@@ -198,7 +198,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         curve["timesteps"].append(model.num_timesteps)
         curve["returns"].append(float(np.mean(returns)))
         curve["success_rate"].append(float(np.mean(successes)) if successes else None)
-        curve["mixture_statistics"].append(mixture_statistics(model, np.concatenate(observations)[:256]))
+        curve["mixture_statistics"].append(model_mixture_statistics(model, np.concatenate(observations)[:256]))
 
     class Periodic(BaseCallback):
         started = 0.0

@@ -322,3 +322,19 @@ def component_separation(
     n_pairs = pair_mask.sum(dim=(1, 2))
     total = (distances * pair_mask).sum(dim=(1, 2))
     return th.where(n_pairs > 0, total / n_pairs.clamp(min=1), th.zeros_like(total))
+
+
+def mixture_statistics(distribution: GaussianMixture) -> dict[str, float]:
+    """
+    The mixture statistics the MRP paper plots, averaged over the distribution's states: ``weight_entropy`` (entropy of
+    the weights), ``component_separation`` (mean pairwise distance between the component means, squashed for a squashed
+    mixture) and ``active_component_separation`` (the same over the components whose weight exceeds ``1/(2K)``).
+    """
+    with th.no_grad():
+        means = distribution.squash(distribution.mean)
+        active_threshold = 1.0 / (2 * distribution.n_components)
+        return {
+            "weight_entropy": float(weight_entropy(distribution.logits).mean()),
+            "component_separation": float(component_separation(means).mean()),
+            "active_component_separation": float(component_separation(means, distribution.weights, active_threshold).mean()),
+        }

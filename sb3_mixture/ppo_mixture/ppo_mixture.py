@@ -6,7 +6,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_mixture.common.distributions import component_separation, weight_entropy
+from sb3_mixture.common.distributions import mixture_statistics
 from sb3_mixture.common.utils import check_box_action_space
 from sb3_mixture.ppo_mixture.policies import CnnPolicy, MixtureActorCriticPolicy, MlpPolicy, MultiInputPolicy
 
@@ -21,8 +21,8 @@ class PPOMixture(PPO):
     (logsumexp over components) and the entropy bonus the unbiased estimate ``-sum_k w_k log pi(a_k|s)``
     (:class:`sb3_mixture.common.distributions.GaussianMixture`); with ``ent_coef=0`` (PPO's default) the
     estimate is skipped and SB3 logs ``-log_prob`` as the entropy, as for its own squashed Gaussians.
-    Besides PPO's values, logs ``train/weight_entropy`` and ``train/component_separation`` (mean pairwise
-    distance between component means) on the last rollout's observations.
+    Besides PPO's values, logs the mixture statistics of
+    :func:`~sb3_mixture.common.distributions.mixture_statistics` on the first minibatch of the last rollout.
 
     :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)``
         (default 5) and ``state_dependent_std``
@@ -54,9 +54,8 @@ class PPOMixture(PPO):
         rollout = next(self.rollout_buffer.get(self.batch_size))
         with th.no_grad():
             distribution = self.policy.get_distribution(rollout.observations)
-            self.logger.record("train/weight_entropy", weight_entropy(distribution.logits).mean().item())  # type: ignore[attr-defined]
-            separation = component_separation(distribution.mean)  # type: ignore[attr-defined]
-            self.logger.record("train/component_separation", separation.mean().item())
+        for key, value in mixture_statistics(distribution).items():  # type: ignore[arg-type]
+            self.logger.record(f"train/{key}", value)
 
     def learn(
         self: SelfPPOMixture,

@@ -12,10 +12,13 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 from stable_baselines3.common.utils import polyak_update
 
 from sb3_mixture.common.critic import min_critic_values
+from sb3_mixture.common.distributions import SquashedGaussianMixture
+from sb3_mixture.common.estimators import ActorLoss
 from sb3_mixture.common.utils import check_no_estimator, frozen
-from sb3_mixture.common.value import ValueSACMixture
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
 from sb3_mixture.sac_awmp.policies import PAPER_ENT_COEF, AWMPPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_gmm import ValueSACMixture
+from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
 
 # Finite bounds for the importance log-weights: softmax stays defined even if an advantage overflowed to +-inf.
 _LOG_WEIGHT_BOUND = 1e6
@@ -225,61 +228,46 @@ class SACAWMP(ValueSACMixture):
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
 
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self._optimizers())
+    def _before_gradient_steps(self) -> None:
+        """The prior network's update, every ``prior_update_interval`` environment steps."""
         if self.num_timesteps - self._last_prior_update >= self.prior_update_interval:
             self._last_prior_update = self.num_timesteps
             self.train_prior(self.prior_gradient_steps)
 
-        alpha, alpha_gate = float(self.ent_coef_tensor), self.gate_ent_coef
-        n_components = self.policy.n_components
-        policy_batch_size = self.policy_batch_size or n_components * batch_size
-        logs: dict[str, list[float]] = defaultdict(list)
-        for _ in range(gradient_steps):
-            # One draw serves both: its first batch_size rows are a uniform minibatch for the value and the critic.
-            policy_data = self.replay_buffer.sample(max(policy_batch_size, batch_size), env=self._vec_normalize_env)
-            replay_data = cast(
-                ReplayBufferSamples, type(policy_data)(*(_first_rows(field, batch_size) for field in policy_data))
+    def _sample_minibatch(self, batch_size: int, logs: TrainLogs) -> Minibatch:
+        """One draw of ``policy_batch_size`` transitions for the components; its first ``batch_size`` rows, a uniform
+        minibatch too, serve the value network and the critic."""
+        policy_batch_size = self.policy_batch_size or self.policy.n_components * batch_size
+        sampled = self.replay_buffer.sample(max(policy_batch_size, batch_size), env=self._vec_normalize_env)
+        # SB3 types Dict minibatches apart; both hold the same fields, which is all the steps read.
+        actor_data = cast(ReplayBufferSamples, sampled)
+        replay_data = cast(ReplayBufferSamples, type(sampled)(*(_first_rows(field, batch_size) for field in sampled)))
+        return self._minibatch_from(replay_data, actor_data, logs)
+
+    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> SquashedGaussianMixture:
+        super()._gradient_step(gradient_step, minibatch, logs)
+        # The statistics are those of the gate rho(.|s), the weights the actions are combined with.
+        return self._gated_mixture
+
+    def _value_targets(self, minibatch: Minibatch) -> th.Tensor:
+        """``sum_h rho_h [min Q(s, a_h) - alpha log pi_h(a_h|s) - alpha_g log rho_h]``, one sample per component."""
+        observations = minibatch.replay_data.observations
+        alpha = float(self.ent_coef_tensor)
+        with th.no_grad():
+            distribution = self.actor.get_distribution(observations)
+            actions, gaussian_actions = distribution.component_rsample()
+            soft_option_values = min_critic_values(self.critic, observations, actions) - alpha * (
+                distribution.component_own_log_prob(gaussian_actions)
             )
-            observations = replay_data.observations
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            log_gate = self.policy.gate_log_weights(observations, distribution)
+            self._gated_mixture = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate)
+            return (log_gate.exp() * (soft_option_values - self.gate_ent_coef * log_gate)).sum(dim=1, keepdim=True)
 
-            with th.no_grad():
-                distribution = self.actor.get_distribution(observations)
-                actions, gaussian_actions = distribution.component_rsample()
-                soft_option_values = min_critic_values(self.critic, observations, actions) - alpha * (
-                    distribution.component_own_log_prob(gaussian_actions)
-                )
-                log_gate = self.policy.gate_log_weights(observations, distribution)
-                value_targets = (log_gate.exp() * (soft_option_values - alpha_gate * log_gate)).sum(dim=1, keepdim=True)
-            self._train_value(observations, value_targets, logs)
-
-            self._train_critic_on_value_target(replay_data, discounts, logs)
-
-            actor_loss = self._components_loss(policy_data.observations, policy_data.actions, alpha, alpha_gate)
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
-            logs["actor_loss"].append(actor_loss.item())
-
-            self.policy.update_value_target(self.tau)
-            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau_q)
-            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-
-        self.logger.record("train/ent_coef", alpha)
-        # The mixture statistics of the gate rho(.|s), the weights the actions are combined with.
-        gated = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate) if gradient_steps else None
-        self._record_train_logs(gradient_steps, logs, gated)
-
-    def _optimizers(self) -> list[th.optim.Optimizer]:
-        return [*super()._optimizers(), self.policy.prior.optimizer]
-
-    def _components_loss(
-        self, observations: PyTorchObs, buffer_actions: th.Tensor, alpha: float, alpha_gate: float
-    ) -> th.Tensor:
-        """The components' loss with the prior's assignments ``p = P(.|s, a_buffer)`` of the buffer's actions:
+    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> tuple[SquashedGaussianMixture, ActorLoss]:
+        """The components' step on the larger minibatch, with the prior's assignments ``p = P(.|s, a_buffer)``:
         ``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``."""
+        observations, buffer_actions = minibatch.actor_data.observations, minibatch.actor_data.actions
+        alpha, alpha_gate = float(self.ent_coef_tensor), self.gate_ent_coef
         with th.no_grad():
             log_assignment = self.policy.prior(observations, buffer_actions)
         assignment = log_assignment.exp()
@@ -289,7 +277,18 @@ class SACAWMP(ValueSACMixture):
             q_values = min_critic_values(self.critic, observations, actions)
         own_log_probs = distribution.component_own_log_prob(gaussian_actions)
         objective = assignment * (q_values - alpha * own_log_probs - alpha_gate * log_assignment)
-        return -objective.sum(dim=1).mean()
+        actor_loss = ActorLoss(-objective.sum(dim=1).mean(), own_log_probs.detach())
+        self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
+        return distribution, actor_loss
+
+    def _target_step(self, gradient_step: int) -> None:
+        """``V_target`` with ``tau`` (tau_V), the gate's slow critic ``Q_bar`` with ``tau_q``."""
+        super()._target_step(gradient_step)
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau_q)
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        return [*super()._optimizers(), self.policy.prior.optimizer]
 
 
 def _first_rows(field: Any, n_rows: int) -> Any:

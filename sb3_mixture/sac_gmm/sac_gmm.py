@@ -1,16 +1,16 @@
-from collections import defaultdict
 from typing import Any, ClassVar
 
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
 from sb3_mixture.common.utils import check_no_estimator
-from sb3_mixture.common.value import ValueSACMixture
-from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy, ValueMixtureSACPolicy
+from sb3_mixture.sac_mixture.sac_mixture import Minibatch, SACMixture, TrainLogs
 
 DEFAULT_REGULARIZATION_COEF = 1e-3
 
@@ -49,6 +49,38 @@ def gmm_policy_loss(
     regularization = 0.5 * (distribution.log_std.square().mean() + distribution.mean.square().mean())
     loss = (log_prob * advantage).mean() + regularization_coef * regularization
     return ActorLoss(loss, log_prob.detach())
+
+
+class ValueSACMixture(SACMixture):
+    """
+    SACMixture whose critic learns toward a state-value network (SAC v1, Haarnoja et al. 2018): the steps SAC-GMM and
+    SAC-AWMP share. Its critic step is two optimiser steps: the value network toward :meth:`_value_targets`, then the
+    critic toward ``r + gamma (1 - d) V_target(s')`` (SB3's ``critic_target`` is not used); its target step is the
+    Polyak update of ``V_target``.
+    """
+
+    policy: ValueMixtureSACPolicy
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        return [*super()._optimizers(), self.policy.value.optimizer]
+
+    def _value_targets(self, minibatch: Minibatch) -> th.Tensor:
+        """The value network's regression targets, ``[B, 1]``, without gradient."""
+        raise NotImplementedError
+
+    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        replay_data = minibatch.replay_data
+        value_targets = self._value_targets(minibatch)
+        value_loss = 0.5 * F.mse_loss(self.policy.value(replay_data.observations), value_targets)
+        self._optimizer_step(self.policy.value.optimizer, value_loss, "value_loss", logs)
+        # Built after the value step: V_target is not V, but a features extractor shared with V would have changed.
+        with th.no_grad():
+            next_values = self.policy.value_target(replay_data.next_observations)
+            target_q_values = replay_data.rewards + (1 - replay_data.dones) * minibatch.discounts * next_values
+        self._optimizer_step(self.critic.optimizer, self._critic_loss(replay_data, target_q_values), "critic_loss", logs)
+
+    def _target_step(self, gradient_step: int) -> None:
+        self.policy.update_value_target(self.tau)
 
 
 class SACGMM(ValueSACMixture):
@@ -115,32 +147,10 @@ class SACGMM(ValueSACMixture):
             self.regularization_coef,
         )
 
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self._optimizers())
-
-        logs: dict[str, list[float]] = defaultdict(list)
-        for _ in range(gradient_steps):
-            replay_data, discounts, ent_coef = self._minibatch(batch_size, logs)
-            observations = replay_data.observations
-
-            with th.no_grad():
-                actions, log_prob = self.actor.action_log_prob(observations)
-                soft_q_values = min_critic_values(self.critic, observations, actions.unsqueeze(1)).squeeze(1)
-                value_targets = (soft_q_values - ent_coef * log_prob).unsqueeze(1)
-            self._train_value(observations, value_targets, logs)
-
-            self._train_critic_on_value_target(replay_data, discounts, logs)
-
-            # Built after the critic's step: a features extractor shared with the critic has just changed.
-            distribution = self.actor.get_distribution(observations)
-            actor_loss = self._actor_loss(distribution, observations, ent_coef)
-            self.actor.optimizer.zero_grad()
-            actor_loss.loss.backward()
-            self.actor.optimizer.step()
-            logs["actor_loss"].append(actor_loss.loss.item())
-
-            self._update_entropy_coefficient(actor_loss.entropy_log_prob, logs)
-            self.policy.update_value_target(self.tau)
-
-        self._record_train_logs(gradient_steps, logs, distribution)
+    def _value_targets(self, minibatch: Minibatch) -> th.Tensor:
+        """``min Q(s, a) - alpha log pi(a|s)`` with a fresh ``a ~ pi``."""
+        observations = minibatch.replay_data.observations
+        with th.no_grad():
+            actions, log_prob = self.actor.action_log_prob(observations)
+            soft_q_values = min_critic_values(self.critic, observations, actions.unsqueeze(1)).squeeze(1)
+            return (soft_q_values - minibatch.ent_coef * log_prob).unsqueeze(1)

@@ -1,5 +1,5 @@
 from collections import defaultdict
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -12,12 +12,27 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
-from sb3_mixture.common.distributions import SquashedGaussianMixture, component_separation, weight_entropy
+from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
 from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, frozen
 from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
 
 SelfSACMixture = TypeVar("SelfSACMixture", bound="SACMixture")
+# Values logged during ``train``, averaged and recorded at its end (tensors: no device sync per gradient step).
+TrainLogs = dict[str, list[th.Tensor | float]]
+
+
+class Minibatch(NamedTuple):
+    """What one gradient step of a SAC-family algorithm trains on."""
+
+    replay_data: ReplayBufferSamples
+    """The critic's (and value network's) minibatch."""
+    discounts: th.Tensor | float
+    """``gamma``, or ``gamma ** n`` per transition for n-step replay."""
+    ent_coef: th.Tensor
+    """alpha, detached: the same value serves the critic target and the actor loss."""
+    actor_data: ReplayBufferSamples
+    """The actor's minibatch: ``replay_data`` itself, except where an algorithm trains its actor on a larger one."""
 
 
 class SACMixture(SAC):
@@ -109,16 +124,81 @@ class SACMixture(SAC):
             return th.exp(self.log_ent_coef.detach())
         return self.ent_coef_tensor
 
-    def _update_entropy_coefficient(self, entropy_log_prob: th.Tensor, logs: dict[str, list[float]]) -> None:
+    # The training step. ``train`` runs, for each gradient step, ``_sample_minibatch`` then ``_gradient_step``, which
+    # is ``_critic_step``, ``_actor_step``, ``_entropy_coefficient_step`` and ``_target_step`` in that order (each loss
+    # built after the step it depends on). The other SAC-family algorithms override these named steps only.
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self._optimizers())
+        self._before_gradient_steps()
+        logs: TrainLogs = defaultdict(list)
+        distribution = None
+        for gradient_step in range(gradient_steps):
+            minibatch = self._sample_minibatch(batch_size, logs)
+            distribution = self._gradient_step(gradient_step, minibatch, logs)
+        self._record_train_logs(gradient_steps, logs, distribution)
+
+    def _before_gradient_steps(self) -> None:
+        """Work done once per ``train`` call, before its gradient steps (none for SAC)."""
+
+    def _sample_minibatch(self, batch_size: int, logs: TrainLogs) -> Minibatch:
+        """A replay minibatch, its discounts and the current alpha (logged); the actor trains on the same minibatch."""
+        replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+        return self._minibatch_from(replay_data, replay_data, logs)
+
+    def _minibatch_from(self, replay_data: ReplayBufferSamples, actor_data: ReplayBufferSamples, logs: TrainLogs) -> Minibatch:
+        # For n-step replay, discount factor is gamma**n_steps (when no early termination)
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        ent_coef = self._entropy_coefficient()
+        logs["ent_coef"].append(ent_coef.mean())
+        return Minibatch(replay_data, discounts, ent_coef, actor_data)
+
+    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> SquashedGaussianMixture:
+        """One gradient step of every network; returns the actor's mixture on the minibatch (for the statistics)."""
+        self._critic_step(minibatch, logs)
+        distribution, actor_loss = self._actor_step(minibatch, logs)
+        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
+        self._target_step(gradient_step)
+        return distribution
+
+    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        """SAC's critic step toward the soft target (the same alpha serves the target and the actor loss)."""
+        target_q_values = self._target_q_values(minibatch.replay_data, minibatch.discounts, minibatch.ent_coef)
+        critic_loss = self._critic_loss(minibatch.replay_data, target_q_values)
+        self._optimizer_step(self.critic.optimizer, critic_loss, "critic_loss", logs)
+
+    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> tuple[SquashedGaussianMixture, ActorLoss]:
+        """The actor's step on :meth:`_actor_loss`, its mixture built after the critic's step (a features extractor shared
+        with the critic has just changed)."""
+        observations = minibatch.actor_data.observations
+        distribution = self.actor.get_distribution(observations)
+        actor_loss = self._actor_loss(distribution, observations, minibatch.ent_coef)
+        self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
+        return distribution, actor_loss
+
+    def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
         """SAC's temperature step, when alpha is tuned, fed with the estimator's mixture log-density."""
         if self.ent_coef_optimizer is None or self.log_ent_coef is None:
             return
         assert isinstance(self.target_entropy, float)
         ent_coef_loss = -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
-        self.ent_coef_optimizer.zero_grad()
-        ent_coef_loss.backward()
-        self.ent_coef_optimizer.step()
-        logs["ent_coef_loss"].append(ent_coef_loss.item())
+        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
+
+    def _target_step(self, gradient_step: int) -> None:
+        """SAC's Polyak update of the target critic, every ``target_update_interval`` gradient steps."""
+        if gradient_step % self.target_update_interval == 0:
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+            # Copy running stats, see SB3 GH issue #996
+            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    @staticmethod
+    def _optimizer_step(optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs) -> None:
+        """Minimise ``loss`` by one step of ``optimizer``, and log it under ``train/<name>``."""
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        logs[name].append(loss.detach())
 
     def _target_q_values(
         self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
@@ -151,49 +231,6 @@ class SACMixture(SAC):
         current_q_values = self.critic(replay_data.observations, replay_data.actions)
         return 0.5 * th.stack([F.mse_loss(current_q, target_q_values) for current_q in current_q_values]).sum()
 
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self._optimizers())
-
-        logs: dict[str, list[float]] = defaultdict(list)
-        for gradient_step in range(gradient_steps):
-            # The same alpha serves the target and the actor loss; it is updated last, as in SAC.
-            replay_data, discounts, ent_coef = self._minibatch(batch_size, logs)
-
-            target_q_values = self._target_q_values(replay_data, discounts, ent_coef)
-            critic_loss = self._critic_loss(replay_data, target_q_values)
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            logs["critic_loss"].append(critic_loss.item())
-
-            distribution = self.actor.get_distribution(replay_data.observations)
-            actor_loss = self._actor_loss(distribution, replay_data.observations, ent_coef)
-            self.actor.optimizer.zero_grad()
-            actor_loss.loss.backward()
-            self.actor.optimizer.step()
-            logs["actor_loss"].append(actor_loss.loss.item())
-
-            self._update_entropy_coefficient(actor_loss.entropy_log_prob, logs)
-
-            if gradient_step % self.target_update_interval == 0:
-                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-                # Copy running stats, see SB3 GH issue #996
-                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-
-        self._record_train_logs(gradient_steps, logs, distribution)
-
-    def _minibatch(
-        self, batch_size: int, logs: dict[str, list[float]]
-    ) -> tuple[ReplayBufferSamples, th.Tensor | float, th.Tensor]:
-        """A replay minibatch, its discounts and the current alpha (logged)."""
-        replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-        # For n-step replay, discount factor is gamma**n_steps (when no early termination)
-        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-        ent_coef = self._entropy_coefficient()
-        logs["ent_coef"].append(ent_coef.mean().item())
-        return replay_data, discounts, ent_coef
-
     def _optimizers(self) -> list[th.optim.Optimizer]:
         """Every optimizer whose learning rate follows the schedule."""
         optimizers = [self.actor.optimizer, self.critic.optimizer]
@@ -201,29 +238,15 @@ class SACMixture(SAC):
             optimizers.append(self.ent_coef_optimizer)
         return optimizers
 
-    def _record_train_logs(
-        self, gradient_steps: int, logs: dict[str, list[float]], distribution: SquashedGaussianMixture | None
-    ) -> None:
+    def _record_train_logs(self, gradient_steps: int, logs: TrainLogs, distribution: SquashedGaussianMixture | None) -> None:
         """Count the updates, log the means of ``logs`` and the mixture statistics of the last minibatch."""
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
-            self.logger.record(f"train/{key}", np.mean(values))
+            self.logger.record(f"train/{key}", float(th.stack([th.as_tensor(value) for value in values]).mean()))
         if gradient_steps > 0 and distribution is not None:
-            self._record_mixture_statistics(distribution)
-
-    def _record_mixture_statistics(self, distribution: SquashedGaussianMixture) -> None:
-        """Log the mixture statistics the MRP paper plots, for the states of one minibatch."""
-        with th.no_grad():
-            weights = distribution.weights
-            squashed_means = th.tanh(distribution.mean)
-            active_threshold = 1.0 / (2 * distribution.n_components)
-            self.logger.record("train/weight_entropy", weight_entropy(distribution.logits).mean().item())
-            self.logger.record("train/component_separation", component_separation(squashed_means).mean().item())
-            self.logger.record(
-                "train/active_component_separation",
-                component_separation(squashed_means, weights, active_threshold).mean().item(),
-            )
+            for key, value in mixture_statistics(distribution).items():
+                self.logger.record(f"train/{key}", value)
 
     def learn(
         self: SelfSACMixture,
