@@ -8,7 +8,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_mixture.pmoe.sac_pmoe import routing_loss
+from sb3_mixture.pmoe.losses import routing_loss
 from sb3_mixture.ppo_mixture import PPOMixture
 from sb3_mixture.ppo_mixture.policies import MixtureActorCriticPolicy
 
