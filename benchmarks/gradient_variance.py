@@ -1,5 +1,5 @@
 """
-Gradient variance of the actor-gradient estimators (He et al. 2025, F.1 / Figure 23), as a Markdown table.
+Gradient variance of the actor-gradient estimators (He et al. 2026, F.1 / Figure 23), as a Markdown table.
 
 For each environment: train SACMixture (MRP, K = 5) for a short while, then fix the actor, the critic and
 one minibatch, recompute the actor gradient ``--repeats`` times with fresh noise for each estimator, and

@@ -10,6 +10,11 @@ from sb3_mixture.sac_gmm import SACGMM
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sacm import S2ACM, SACM
 
+# The registry: every algorithm of the package, in the order the documentation lists them. Each class declares its RL
+# Zoo key (SACMixture: one per estimator), default policy keywords and the like; the RL Zoo keys, samplers and test
+# lists are built from this tuple (sb3_mixture.zoo), so a new algorithm is its folder plus one entry here.
+ALGORITHMS = (SACMixture, SACM, S2ACM, SACPMOE, SACGMM, SACAWMP, PPOMixture, PPOPMOE)
+
 register_envs()
 
 # Read version from file
@@ -18,6 +23,7 @@ with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
 __all__ = [
+    "ALGORITHMS",
     "ESTIMATORS",
     "PPOPMOE",
     "S2ACM",

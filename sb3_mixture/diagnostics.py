@@ -1,5 +1,5 @@
 """
-Gradient-variance measurement of He et al. 2025 (Appendix F.1, their Figure 23).
+Gradient-variance measurement of He et al. 2026 (Appendix F.1, their Figure 23).
 
 For a fixed actor and one fixed minibatch, the actor gradient is recomputed ``n_repeats`` times with fresh
 noise for each estimator; the spread of those gradients is summarised by the trace of their covariance

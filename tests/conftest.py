@@ -1,24 +1,17 @@
-"""The algorithms every parametrised test runs over: one entry per RL Zoo key of the package."""
+"""The algorithms every parametrised test runs over: one entry per RL Zoo key of the package, from the registry."""
 
 from typing import Any
 
 import pytest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import S2ACM, SACAWMP, SACGMM, SACM, SACPMOE, SACMixture
+from sb3_mixture.zoo import zoo_entries
 
-# (id, class, constructor keywords) — later estimators and algorithms add themselves here.
+# (id, class, constructor keywords) of every SAC-family key; the PPO keys have their own tests (test_ppo_*.py).
 ALGORITHMS: list[tuple[str, type[BaseAlgorithm], dict[str, Any]]] = [
-    ("sac_mrp", SACMixture, dict(estimator="mrp")),
-    ("sac_halfrp", SACMixture, dict(estimator="half_rp")),
-    ("sac_gumbelrp", SACMixture, dict(estimator="gumbel_rp")),
-    ("sac_lr", SACMixture, dict(estimator="lr")),
-    ("sac_usgm", SACMixture, dict(estimator="uniform_rp")),
-    ("sacm", SACM, {}),
-    ("s2acm", S2ACM, {}),
-    ("sac_pmoe", SACPMOE, {}),
-    ("sac_gmm", SACGMM, {}),
-    ("sac_awmp", SACAWMP, {}),
+    (key, entry.algorithm, {} if entry.estimator is None else {"estimator": entry.estimator})
+    for key, entry in zoo_entries().items()
+    if not entry.on_policy
 ]
 
 # Small and fast: every test is about behaviour, not learning.

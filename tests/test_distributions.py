@@ -94,7 +94,7 @@ def test_component_samples_carry_the_full_mixture_density() -> None:
     th.manual_seed(1)
     logits, mean, log_std = random_parameters(64, 4, 3, seed=5)
     distribution = SquashedGaussianMixture(3, 4).proba_distribution(mean, log_std, logits)
-    actions, log_probs = distribution.component_samples()
+    actions, log_probs = distribution.rsample_each_component_with_log_prob()
     assert actions.shape == (64, 4, 3) and log_probs.shape == (64, 4)
     expected = reference(logits, mean, log_std)
     for k in range(4):
@@ -130,7 +130,7 @@ def test_finite_at_the_boundaries_and_clamps(log_std_value: float) -> None:
     actions = saturated.sample()
     assert (actions.abs() == 1).all()
     assert th.isfinite(saturated.log_prob(actions, saturated.gaussian_actions)).all()
-    _component_actions, component_log_probs = saturated.component_samples()
+    _component_actions, component_log_probs = saturated.rsample_each_component_with_log_prob()
     assert th.isfinite(component_log_probs).all()
 
 

@@ -1,4 +1,5 @@
-"""The papers' environments (SPEC.md §7): both env checkers, seeded determinism, documented optima and rewards."""
+"""The papers' environments (docs/guide/environments.rst): both env checkers, seeded determinism, documented optima and
+rewards."""
 
 import warnings
 

@@ -33,13 +33,14 @@ def test_use_sde(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
 def test_unknown_estimator() -> None:
     from sb3_mixture import SACMixture
 
-    allowed = "'mrp', 'half_rp', 'gumbel_rp', 'lr', 'uniform_rp'"
+    allowed = "'mrp', 'half_rp', 'gumbel_rp', 'lr', 'usgm_rp'"
     with pytest.raises(ValueError, match=rf"Unknown estimator='reinforce'; allowed values: {allowed}"):
         SACMixture("MlpPolicy", "Pendulum-v1", estimator="reinforce")
     with pytest.raises(ValueError, match=r"temperature must be > 0"):
         SACMixture("MlpPolicy", "Pendulum-v1", estimator="gumbel_rp", estimator_kwargs=dict(temperature=0.0))
-    with pytest.raises(ValueError, match=r"uniform_weights must be True"):
-        SACMixture("MlpPolicy", "Pendulum-v1", estimator="uniform_rp", policy_kwargs=dict(uniform_weights=False))
+    message = r"SACMixture\(estimator='usgm_rp'\) needs policy_kwargs uniform_weights=True, got uniform_weights=False"
+    with pytest.raises(ValueError, match=message):
+        SACMixture("MlpPolicy", "Pendulum-v1", estimator="usgm_rp", policy_kwargs=dict(uniform_weights=False))
 
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())

@@ -28,9 +28,9 @@ def test_estimator_is_unbiased_on_the_bandit(name: str) -> None:
     assert z.abs().max() < Z_LIMIT, f"z-scores per parameter (logits, means, log-stds): {z}"
 
 
-def test_uniform_rp_is_unbiased_for_fixed_uniform_weights() -> None:
+def test_usgm_rp_is_unbiased_for_fixed_uniform_weights() -> None:
     th.manual_seed(0)
-    z = z_scores(BanditPolicy.uniform(), estimator_loss("uniform_rp"))
+    z = z_scores(BanditPolicy.uniform(), estimator_loss("usgm_rp"))
     assert z.shape == (6,)  # means and log-stds only: the weights are not parameters
     assert z.abs().max() < Z_LIMIT, f"z-scores per parameter (means, log-stds): {z}"
 
@@ -71,7 +71,7 @@ def test_bandit_check_detects_a_biased_estimator() -> None:
     th.manual_seed(0)
 
     def detached_weights_loss(distribution: SquashedGaussianMixture) -> th.Tensor:
-        actions, log_probs = distribution.component_samples()
+        actions, log_probs = distribution.rsample_each_component_with_log_prob()
         return (distribution.weights.detach() * (ALPHA * log_probs - q_function(actions))).sum(dim=1).mean()
 
     z = z_scores(BanditPolicy.default(), detached_weights_loss)

@@ -3,18 +3,16 @@ Learning checks (slow: minutes each). Run with ``python -m pytest -m slow tests`
 seeds in parallel). RL Zoo's SAC settings for Pendulum-v1: 20k steps, learning rate 1e-3, the rest SAC's defaults.
 """
 
-from pathlib import Path
-
 import gymnasium as gym
 import pytest
 import torch as th
-import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_mixture import PPOMixture, SACMixture
-from sb3_mixture.zoo import algorithms, config_path
+from sb3_mixture.benchmark.runner import hyperparameters
+from sb3_mixture.zoo import algorithms
 
 
 @pytest.mark.slow
@@ -52,7 +50,7 @@ def test_ppo_mixture_learns_pendulum(seed: int) -> None:
 def test_value_network_methods_learn_pendulum(key: str, seed: int) -> None:
     """The package's RL Zoo YAML for Pendulum-v1 (20k steps, lr 1e-3, K = 4, the papers' other defaults)."""
     th.set_num_threads(1)
-    hyperparams = dict(yaml.safe_load(Path(config_path(key)).read_text())["Pendulum-v1"])
+    hyperparams = hyperparameters(key, "Pendulum-v1")
     n_timesteps = int(hyperparams.pop("n_timesteps"))
     policy = hyperparams.pop("policy")
     hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"])  # RL Zoo's convention: a Python expression

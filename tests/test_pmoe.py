@@ -32,8 +32,8 @@ def test_routing_loss_moves_the_weights_to_the_frequency_of_being_best() -> None
         wins = th.zeros(3)
         for _ in range(100):
             d = distribution()
-            actions, gaussian_actions = d.component_rsample()
-            score = critic(actions) - ALPHA * d.component_own_log_prob(gaussian_actions)
+            actions, gaussian_actions = d.rsample_each_component()
+            score = critic(actions) - ALPHA * d.own_log_prob_each_component(gaussian_actions)
             wins += th.bincount(score.argmax(dim=1), minlength=3)
         frequency = wins / wins.sum()
     assert frequency.min() > 0.05  # every component is best sometimes: a non-trivial target

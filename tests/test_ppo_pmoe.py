@@ -54,7 +54,7 @@ def test_routing_moves_the_weights_to_the_frequency_of_being_best() -> None:
             mixture: Any = distribution
             wins = th.zeros(3)
             for _ in range(50):
-                wins += th.bincount(mixture.component_rsample()[0][..., 0].argmax(dim=1), minlength=3)
+                wins += th.bincount(mixture.rsample_each_component()[0][..., 0].argmax(dim=1), minlength=3)
             return wins / wins.sum(), mixture.weights.mean(dim=0)
 
     frequency, initial_weights = frequency_and_weights()

@@ -1,4 +1,5 @@
-"""SAC-AWMP (SPEC.md §4): the prior's objective, the importance weights, the stored behaviour density, the update order."""
+"""SAC-AWMP (Hou et al. 2020, arXiv:2002.02829): the prior's objective, the importance weights, the stored behaviour
+density, the update order."""
 
 import math
 

@@ -1,5 +1,5 @@
-"""SAC-GMM (SPEC.md §5): the likelihood-ratio loss against the bandit's quadrature gradient, the regulariser,
-the deterministic action and the update order."""
+"""SAC-GMM (Haarnoja et al. 2018, arXiv:1801.01290): the likelihood-ratio loss against the bandit's quadrature
+gradient, the regulariser, the deterministic action and the update order."""
 
 import numpy as np
 import pytest

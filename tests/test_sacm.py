@@ -18,10 +18,11 @@ def estimate_entropies(logits: th.Tensor, mean: th.Tensor, log_std: th.Tensor) -
     distribution = SquashedGaussianMixture(action_dim, n_components).proba_distribution(
         repeated(mean), repeated(log_std), repeated(logits)
     )
-    actions, gaussian_actions = distribution.component_rsample()
+    actions, gaussian_actions = distribution.rsample_each_component()
     sacm = mixed_marginal_entropy(distribution.log_prob(actions, gaussian_actions), distribution.weights)
     # Components' own entropies by Monte Carlo: H(pi_i) = -E_{a~pi_i} log pi_i(a).
-    component_entropy = -distribution.component_own_log_prob(gaussian_actions).view(batch_size, N_DRAWS, n_components).mean(1)
+    own_log_probs = distribution.own_log_prob_each_component(gaussian_actions)
+    component_entropy = -own_log_probs.view(batch_size, N_DRAWS, n_components).mean(1)
     weights = th.softmax(logits, dim=-1)
     conditional = (weights * component_entropy).sum(dim=-1)
     mixture_samples = distribution.sample()

@@ -49,7 +49,7 @@ def test_opt_out_disables_the_registration(tmp_path: Path) -> None:
 
 def test_train_then_enjoy(tmp_path: Path) -> None:
     output = check(run([sys.executable, "-m", "rl_zoo3.train", "--algo", "sac_mrp", *FAST_TRAIN, "-f", "logs"], tmp_path))
-    assert f"Loading hyperparameters from: {REPO / 'sb3_mixture' / 'hyperparams' / 'sac_mrp.yml'}" in output
+    assert f"Loading hyperparameters from: {REPO / 'sb3_mixture' / 'hyperparams' / 'sac_mixture.yml'}" in output
     run_dir = tmp_path / "logs" / "sac_mrp" / "Pendulum-v1_1"
     assert (run_dir / "Pendulum-v1.zip").is_file()
     config = yaml.unsafe_load((run_dir / "Pendulum-v1" / "config.yml").read_text())
@@ -130,7 +130,7 @@ def test_wheel_ships_the_hook_and_the_hyperparameters(tmp_path: Path) -> None:
     check(run(build, tmp_path))
     (wheel,) = tmp_path.glob("sb3_mixture-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"sb3_mixture_zoo.pth", "_sb3_mixture_zoo_hook.py", "sb3_mixture/hyperparams/sac_mrp.yml"} <= names
+    assert {"sb3_mixture_zoo.pth", "_sb3_mixture_zoo_hook.py", "sb3_mixture/hyperparams/sac_mixture.yml"} <= names
     assert zipfile.ZipFile(wheel).read("sb3_mixture_zoo.pth").decode().strip() == "import _sb3_mixture_zoo_hook"
     # Installed into a fresh virtual environment, the hook registers the keys. That environment reuses the packages of
     # the interpreter running the tests through a path file: `venv --system-site-packages` would reuse the *base*
@@ -156,31 +156,40 @@ def test_editable_install_keeps_the_hook() -> None:
     assert any((path / "_sb3_mixture_zoo_hook.py").is_file() for path in site_packages)
 
 
-def test_sac_mixture_keys_share_one_set_of_hyperparameters() -> None:
-    """Every SACMixture key has its own YAML (RL Zoo's layout); they differ only in the estimator."""
-    from sb3_mixture.zoo import SAC_ESTIMATOR_KEYS, SAMPLERS, config_path
+def test_sac_mixture_keys_share_one_hyperparameter_file() -> None:
+    """The SACMixture keys differ only in the estimator, which the key sets: one file, without an estimator entry."""
+    from sb3_mixture.zoo import config_path, sac_estimator_keys, samplers
 
-    reference = yaml.safe_load(Path(config_path("sac_mrp")).read_text())
-    for key, estimator in SAC_ESTIMATOR_KEYS.items():
-        hyperparams = yaml.safe_load(Path(config_path(key)).read_text())
-        assert {entry["estimator"] for entry in hyperparams.values()} == {estimator}
-        assert {env: {k: v for k, v in entry.items() if k != "estimator"} for env, entry in hyperparams.items()} == {
-            env: {k: v for k, v in entry.items() if k != "estimator"} for env, entry in reference.items()
-        }
-        assert key in SAMPLERS
+    paths = {config_path(key) for key in sac_estimator_keys()}
+    assert paths == {config_path("sac_mrp")} and paths != {config_path("sacm")}
+    assert all("estimator" not in entry for entry in yaml.safe_load(Path(config_path("sac_mrp")).read_text()).values())
+    assert set(sac_estimator_keys()) <= set(samplers())
+
+
+def test_registry_is_built_from_the_classes_and_estimators() -> None:
+    """Every algorithm in sb3_mixture.ALGORITHMS has its key(s), every key a YAML file; nothing else is registered."""
+    from sb3_mixture import ALGORITHMS, ESTIMATORS, SACMixture
+    from sb3_mixture.zoo import config_path, zoo_entries
+
+    expected = {estimator.zoo_key for estimator in ESTIMATORS.values()}
+    expected |= {algorithm.zoo_key for algorithm in ALGORITHMS if algorithm is not SACMixture}
+    assert set(zoo_entries()) == expected and len(expected) == 12
+    for key, entry in zoo_entries().items():
+        assert entry.algorithm in ALGORITHMS and Path(config_path(key)).is_file()
+        assert (entry.estimator is not None) == (entry.algorithm is SACMixture)
 
 
 def test_every_key_samples_and_converts_consistently() -> None:
     """The sampler's output equals the converter applied to the trial's raw parameters (what --trial-id does)."""
     import optuna
 
-    from sb3_mixture.zoo import CONVERTERS, SAMPLERS
+    from sb3_mixture.zoo import converters, samplers
 
-    for key, sampler in SAMPLERS.items():
+    for key, sampler in samplers().items():
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
         trial = study.ask()
         sampled = sampler(trial, 1, 1, {"using_her_replay_buffer": False})
-        assert CONVERTERS[key](trial.params) == sampled
+        assert converters()[key](trial.params) == sampled
         assert sampled["policy_kwargs"]["n_components"] in (2, 3, 5, 8)
         assert ("estimator_kwargs" in sampled) == (key == "sac_gumbelrp")
         assert ("information_coef" in sampled and "ent_coef" in sampled) == (key == "sac_awmp")
@@ -188,7 +197,7 @@ def test_every_key_samples_and_converts_consistently() -> None:
 
 @pytest.mark.parametrize("key", ["sac_halfrp", "sac_gumbelrp", "sac_lr", "sac_usgm"])
 def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> None:
-    from sb3_mixture.zoo import SAC_ESTIMATOR_KEYS
+    from sb3_mixture.zoo import sac_estimator_keys
 
     # A user file that says nothing of the estimator: the key decides it.
     entry = {"n_timesteps": 150, "policy": "MlpPolicy", "policy_kwargs": "dict(net_arch=[32], n_components=2)"}
@@ -196,7 +205,7 @@ def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> 
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "--conf-file", "mine.yml"]
     check(run([*command, "-n", "150"], tmp_path))
     config = dict(yaml.unsafe_load((tmp_path / "logs" / key / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text()))
-    assert config["estimator"] == SAC_ESTIMATOR_KEYS[key]
+    assert config["estimator"] == sac_estimator_keys()[key]
 
 
 @pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe", "sac_gmm", "sac_awmp", "ppo_mixture", "ppo_pmoe"])

@@ -84,15 +84,18 @@ def hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
     """The env's entry (else ``default``) of the package's RL Zoo YAML for ``algo``, or RL Zoo's own file for SB3's keys."""
     import yaml
 
-    from sb3_mixture.zoo import algorithms, config_path
+    from sb3_mixture.zoo import algorithms, config_path, sac_estimator_keys
 
     if algo in algorithms():
         text = Path(config_path(algo)).read_text()
     else:
         text = (importlib.resources.files("rl_zoo3") / "hyperparams" / f"{algo}.yml").read_text()
     entries = yaml.safe_load(text)
-    entry = entries.get(env_id) or _earlier_version_entry(entries, env_id) or entries.get("default")
-    return dict(entry or {"policy": "MlpPolicy"})
+    entry = dict(entries.get(env_id) or _earlier_version_entry(entries, env_id) or entries.get("default") or {})
+    entry.setdefault("policy", "MlpPolicy")
+    if algo in sac_estimator_keys():  # the key sets the estimator, as under RL Zoo
+        entry["estimator"] = sac_estimator_keys()[algo]
+    return entry
 
 
 def _earlier_version_entry(entries: dict[str, Any], env_id: str) -> dict[str, Any] | None:

@@ -1,5 +1,5 @@
 """
-Minimum over twin critics evaluated on M actions per state, for actor losses (SPEC.md §0).
+Minimum over twin critics evaluated on M actions per state, for actor losses.
 
 The actor's loss needs ``min_c Q_c(s, a_m)`` for ``B * M`` actions and its gradient with respect to the
 actions only (the critic is frozen). Plain autograd runs the backward pass through BOTH critics for every

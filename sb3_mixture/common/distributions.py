@@ -1,4 +1,4 @@
-"""Squashed Gaussian mixture distribution (SPEC.md §0) in SB3's ``Distribution`` interface."""
+"""Squashed Gaussian mixture distribution in SB3's ``Distribution`` interface (docs/guide/mixture.rst)."""
 
 import math
 from typing import TypeVar
@@ -28,9 +28,9 @@ def tanh_log_det(gaussian_actions: th.Tensor) -> th.Tensor:
     ``sum_d log(1 - tanh(u_d)^2)``, the log-Jacobian of tanh at the pre-tanh value ``u``, summed over the
     last dimension, computed exactly as ``2 (log 2 - u - softplus(-2u))``.
 
-    SB3 (and SPEC.md §0) use ``log(1 - a^2 + 1e-6)`` instead. That form is off by up to
+    SB3 (and the papers' code) use ``log(1 - a^2 + 1e-6)`` instead. That form is off by up to
     ``D * 1e-6 / (1 - a^2)`` (4e-3 at D = 17 for ordinary parameters), so the density would not integrate
-    to 1 nor match ``torch.distributions``, and its gradient vanishes for saturated actions (|u| > 7),
+    to 1 nor match ``torch.distributions``, and its gradient vanishes for saturated actions (``|u| > 7``),
     where the exact form keeps pulling ``u`` back. Setting SB3's ``epsilon`` to 0 reproduces this value.
     """
     return (2.0 * (_LOG_2 - gaussian_actions - F.softplus(-2.0 * gaussian_actions))).sum(dim=-1)
@@ -38,7 +38,7 @@ def tanh_log_det(gaussian_actions: th.Tensor) -> th.Tensor:
 
 class GaussianMixture(Distribution):
     """
-    Mixture of K diagonal Gaussians with state-dependent weights (unsquashed, for PPO; SPEC.md §6).
+    Mixture of K diagonal Gaussians with state-dependent weights (unsquashed, for PPO; docs/algorithms/ppo_mixture.rst).
 
     Parameters per state: ``logits[B, K]``, ``mean[B, K, D]``, ``log_std[B, K, D]`` (clamped to ``[-20, 2]``).
     ``log_prob`` is exact: ``logsumexp_k(log w_k + log N(a; mean_k, std_k))``. ``entropy()`` has no closed
@@ -150,17 +150,17 @@ class GaussianMixture(Distribution):
         or ``None`` when ``estimate_entropy`` is off (PPO with ``ent_coef=0`` only logs it)."""
         if not self.estimate_entropy:
             return None
-        _, log_probs = self.component_samples()
+        _, log_probs = self.rsample_each_component_with_log_prob()
         return mixed_marginal_entropy(log_probs, self.weights)
 
-    def sample_components(self, n_samples: int | None = None) -> th.Tensor:
+    def sample_component_indices(self, n_samples: int | None = None) -> th.Tensor:
         """Component indices drawn from ``Cat(w)``: shape ``[B]``, or ``[B, n_samples]`` (with replacement)."""
         if n_samples is None:
             # Gumbel-max, argmax_k(logits_k + G_k) ~ Cat(w): a quarter of multinomial's cost for one state.
             return (self.logits - th.empty_like(self.logits).exponential_().log()).argmax(dim=-1)
         return th.multinomial(self.weights, num_samples=n_samples, replacement=True)
 
-    def rsample_components(self, indices: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    def rsample_indexed_components(self, indices: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """
         One reparameterized sample from each indexed component.
 
@@ -181,7 +181,7 @@ class GaussianMixture(Distribution):
         else:
             # Drawing from every component and keeping one takes fewer ops than gathering the parameters first.
             component_actions = self.mean + self.log_std.exp() * th.randn_like(self.mean)
-            index = self.sample_components()[:, None, None].expand(-1, 1, self.action_dim)
+            index = self.sample_component_indices()[:, None, None].expand(-1, 1, self.action_dim)
             self.gaussian_actions = component_actions.gather(1, index).squeeze(1)
         return self.squash(self.gaussian_actions)
 
@@ -191,7 +191,7 @@ class GaussianMixture(Distribution):
         self.gaussian_actions = self.mean.gather(1, index).squeeze(1)
         return self.squash(self.gaussian_actions)
 
-    def component_rsample(self) -> tuple[th.Tensor, th.Tensor]:
+    def rsample_each_component(self) -> tuple[th.Tensor, th.Tensor]:
         """
         One reparameterized sample per component.
 
@@ -200,16 +200,16 @@ class GaussianMixture(Distribution):
         gaussian_actions = self.mean + self.log_std.exp() * th.randn_like(self.mean)
         return self.squash(gaussian_actions), gaussian_actions
 
-    def component_samples(self) -> tuple[th.Tensor, th.Tensor]:
+    def rsample_each_component_with_log_prob(self) -> tuple[th.Tensor, th.Tensor]:
         """
         One reparameterized sample per component and the FULL mixture log-density at each.
 
         :return: actions ``a_k`` ``[B, K, D]`` and ``L_k = log pi(a_k|s)`` ``[B, K]``
         """
-        actions, gaussian_actions = self.component_rsample()
+        actions, gaussian_actions = self.rsample_each_component()
         return actions, self.log_prob(actions, gaussian_actions)
 
-    def component_own_log_prob(self, gaussian_actions: th.Tensor) -> th.Tensor:
+    def own_log_prob_each_component(self, gaussian_actions: th.Tensor) -> th.Tensor:
         """``log pi_k(a_k|s)``: each component's OWN log-density at its own sample ``[B, K, D]`` -> ``[B, K]``."""
         return gaussian_log_density(gaussian_actions, self.mean, self.log_std) - self.log_det(gaussian_actions)
 
@@ -228,15 +228,16 @@ class GaussianMixture(Distribution):
 
 class SquashedGaussianMixture(GaussianMixture):
     """
-    Mixture of K diagonal Gaussians followed by tanh, with state-dependent weights (SPEC.md §0).
+    Mixture of K diagonal Gaussians followed by tanh, with state-dependent weights (docs/guide/mixture.rst).
 
     The log-density of a squashed action is ``logsumexp_k(log w_k + log N(u; mean_k, std_k)) - sum_d log(1 - a_d^2)``
     with ``u = atanh(a)``: the tanh Jacobian is the same for every component, so it is subtracted once. The
     Jacobian term is exact (see :func:`tanh_log_det` for why not SB3's ``+ 1e-6`` form).
 
     ``sample()`` draws one component per state and keeps its pre-tanh value, so ``log_prob`` of that sample
-    never goes through ``atanh`` of a clipped action. ``component_samples()`` draws one reparameterized sample
-    per component and the full mixture log-density at each, which is what the MRP estimator needs.
+    never goes through ``atanh`` of a clipped action. ``rsample_each_component_with_log_prob()`` draws one
+    reparameterized sample per component and the full mixture log-density at each, which is what the MRP estimator
+    needs.
     ``entropy()`` returns ``None``, as SB3's squashed Gaussian does (SAC estimates it from log-probabilities).
 
     :param action_dim: Dimension D of the action space

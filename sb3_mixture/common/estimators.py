@@ -1,19 +1,24 @@
 """
-Gradient estimators for the actor of a squashed Gaussian mixture policy (SPEC.md §1).
+Gradient estimators for the actor of a squashed Gaussian mixture policy (He et al. 2026,
+arXiv:2605.09157; docs/algorithms/sac_mixture.rst).
 
 Every estimator turns a mixture distribution over a batch of states, a critic and the entropy coefficient
 into a scalar actor loss whose gradient estimates the gradient of ``E_{a~pi}[alpha log pi(a|s) - Q(s, a)]``,
 plus the (detached) log-density estimate that drives the entropy-coefficient update.
 """
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch as th
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
+
+if TYPE_CHECKING:
+    import optuna
 
 # Maps squashed actions ``[B, M, D]`` to critic values ``[B, M]``.
 QFunction = Callable[[th.Tensor], th.Tensor]
@@ -30,11 +35,22 @@ class ActorLoss:
 
 
 class MixtureEstimator(ABC):
-    """Base class of the actor-gradient estimators; ``name`` is the value of ``SACMixture(estimator=...)``."""
+    """
+    Base class of the actor-gradient estimators. A new estimator is a subclass with a ``name`` and a ``zoo_key`` added
+    to :data:`ESTIMATORS`: ``SACMixture(estimator=name)`` and ``python -m rl_zoo3.train --algo <zoo_key>`` then run it.
+    """
 
     name: ClassVar[str]
+    """The value of ``SACMixture(estimator=...)``."""
+    zoo_key: ClassVar[str]
+    """The RL Zoo key of ``SACMixture`` with this estimator."""
     learns_weights: ClassVar[bool] = True
-    """False where the estimator belongs to a policy whose weights are fixed to 1/K (U-RP)."""
+    """False where the estimator belongs to a policy whose weights are fixed to 1/K (USGM-RP)."""
+
+    @classmethod
+    def sample_kwargs(cls, trial: "optuna.Trial") -> dict[str, Any]:
+        """The estimator's own keyword arguments in RL Zoo's hyperparameter search (none by default)."""
+        return {}
 
     @abstractmethod
     def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
@@ -47,7 +63,7 @@ class MixtureEstimator(ABC):
 
 class MRPEstimator(MixtureEstimator):
     """
-    Marginalized reparameterization (MRP), He et al. 2025, "Revisiting Mixture Policies in
+    Marginalized reparameterization (MRP), He et al. 2026, "Revisiting Mixture Policies in
     Entropy-Regularized Actor-Critic".
 
     One reparameterized sample ``a_k`` per component; the expectation over the component index is taken
@@ -57,21 +73,24 @@ class MRPEstimator(MixtureEstimator):
     """
 
     name = "mrp"
+    zoo_key = "sac_mrp"
 
     def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
-        actions, log_probs = distribution.component_samples()
+        actions, log_probs = distribution.rsample_each_component_with_log_prob()
         weights = distribution.weights
         loss = (weights * (ent_coef * log_probs - q_function(actions))).sum(dim=1).mean()
         return ActorLoss(loss=loss, entropy_log_prob=(weights * log_probs).sum(dim=1).detach())
 
 
-class UniformRPEstimator(MRPEstimator):
+class USGMRPEstimator(MRPEstimator):
     """
-    U-RP (USGM-RP in He et al. 2025): MRP on a mixture whose weights are fixed to 1/K. ``SACMixture`` builds
-    the policy with ``uniform_weights=True`` for it, so the logits head is ignored and never trained.
+    USGM-RP, He et al. 2026 (Section 6, after Baram et al. 2021's uniform mixtures): MRP on a mixture whose weights are
+    fixed to 1/K. ``SACMixture`` builds the policy with ``uniform_weights=True`` for it, so the logits head is ignored and
+    never trained.
     """
 
-    name = "uniform_rp"
+    name = "usgm_rp"
+    zoo_key = "sac_usgm"
     learns_weights = False
 
 
@@ -88,7 +107,7 @@ def leave_one_out_mean(values: th.Tensor) -> th.Tensor:
 
 class HalfRPEstimator(MixtureEstimator):
     """
-    HalfRP, He et al. 2025: reparameterized for the components, likelihood ratio for the weights.
+    HalfRP, He et al. 2026: reparameterized for the components, likelihood ratio for the weights.
 
     M component indices ``k_m ~ Cat(w(s))`` per state and one reparameterized action from each;
     ``loss = mean_m [ f(a_m) + stopgrad(f(a_m) - b_m) log w_{k_m}(s) ]`` with ``f = alpha log pi - Q`` and
@@ -98,13 +117,14 @@ class HalfRPEstimator(MixtureEstimator):
     """
 
     name = "half_rp"
+    zoo_key = "sac_halfrp"
 
     def __init__(self, n_samples: int | None = None):
         self.n_samples = n_samples
 
     def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
-        indices = distribution.sample_components(self.n_samples or distribution.n_components)
-        actions, gaussian_actions = distribution.rsample_components(indices)
+        indices = distribution.sample_component_indices(self.n_samples or distribution.n_components)
+        actions, gaussian_actions = distribution.rsample_indexed_components(indices)
         log_probs = distribution.log_prob(actions, gaussian_actions)
         objective = ent_coef * log_probs - q_function(actions)
         advantage = (objective - leave_one_out_mean(objective)).detach()
@@ -115,7 +135,7 @@ class HalfRPEstimator(MixtureEstimator):
 
 class GumbelRPEstimator(MixtureEstimator):
     """
-    GumbelRP, He et al. 2025: straight-through Gumbel-softmax over the components.
+    GumbelRP, He et al. 2026: straight-through Gumbel-softmax over the components.
 
     ``y = softmax((logits + g) / tau)``, ``z = onehot(argmax y) + y - stopgrad(y)``, ``a = tanh(sum_k z_k u_k)``,
     ``loss = f(a)``. The forward value is an exact mixture sample, and the gradient of the component
@@ -129,18 +149,24 @@ class GumbelRPEstimator(MixtureEstimator):
     """
 
     name = "gumbel_rp"
+    zoo_key = "sac_gumbelrp"
 
     def __init__(self, temperature: float = 1.0):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         self.temperature = temperature
 
+    @classmethod
+    def sample_kwargs(cls, trial: "optuna.Trial") -> dict[str, Any]:
+        """The Gumbel-softmax temperature, log-uniform in [0.1, 10]."""
+        return {"temperature": trial.suggest_float("temperature", 0.1, 10.0, log=True)}
+
     def actor_loss(self, distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor) -> ActorLoss:
         uniform = th.rand_like(distribution.logits).clamp(min=th.finfo(distribution.logits.dtype).tiny, max=1.0)
         relaxed = th.softmax((distribution.logits - th.log(-th.log(uniform))) / self.temperature, dim=-1)
         hard = th.nn.functional.one_hot(relaxed.argmax(dim=-1), distribution.n_components).to(relaxed.dtype)
         selection = hard + relaxed - relaxed.detach()
-        _, component_gaussian_actions = distribution.component_rsample()
+        _, component_gaussian_actions = distribution.rsample_each_component()
         gaussian_actions = (selection.unsqueeze(-1) * component_gaussian_actions).sum(dim=1, keepdim=True)  # [B, 1, D]
         actions = th.tanh(gaussian_actions)
         log_probs = distribution.log_prob(actions, gaussian_actions)
@@ -150,7 +176,7 @@ class GumbelRPEstimator(MixtureEstimator):
 
 class LREstimator(MixtureEstimator):
     """
-    LR, likelihood ratio (REINFORCE) with a baseline, He et al. 2025.
+    LR, likelihood ratio (REINFORCE) with a baseline, He et al. 2026.
 
     M actions per state from the mixture, with no gradient through them;
     ``loss = mean_m stopgrad(f(a_m) - b_m) log pi(a_m|s)``. The paper's baseline is the mean value of the
@@ -162,6 +188,7 @@ class LREstimator(MixtureEstimator):
     """
 
     name = "lr"
+    zoo_key = "sac_lr"
 
     def __init__(self, n_samples: int | None = None, baseline: bool = True):
         self.n_samples = n_samples
@@ -172,7 +199,8 @@ class LREstimator(MixtureEstimator):
         if self.baseline and n_samples < 2:
             raise ValueError("The leave-one-out baseline of estimator='lr' needs n_samples >= 2")
         with th.no_grad():
-            actions, gaussian_actions = distribution.rsample_components(distribution.sample_components(n_samples))
+            indices = distribution.sample_component_indices(n_samples)
+            actions, gaussian_actions = distribution.rsample_indexed_components(indices)
         log_probs = distribution.log_prob(actions, gaussian_actions)
         with th.no_grad():
             objective = ent_coef * log_probs - q_function(actions)
@@ -183,9 +211,18 @@ class LREstimator(MixtureEstimator):
 
 
 ESTIMATORS: dict[str, type[MixtureEstimator]] = {
-    estimator.name: estimator
-    for estimator in (MRPEstimator, HalfRPEstimator, GumbelRPEstimator, LREstimator, UniformRPEstimator)
+    estimator.name: estimator for estimator in (MRPEstimator, HalfRPEstimator, GumbelRPEstimator, LREstimator, USGMRPEstimator)
 }
+"""Every estimator by name, in the order the documentation lists them."""
+
+
+def estimator_kwarg_names() -> set[str]:
+    """The keyword arguments any estimator takes (what RL Zoo's converter routes into ``estimator_kwargs``)."""
+    return {name for estimator in ESTIMATORS.values() for name in inspect.signature(estimator.__init__).parameters} - {
+        "self",
+        "args",
+        "kwargs",
+    }
 
 
 def make_estimator(name: str, **kwargs: Any) -> MixtureEstimator:

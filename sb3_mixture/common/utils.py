@@ -46,10 +46,16 @@ def check_finite_observation(observation: np.ndarray | dict[str, np.ndarray], wh
             )
 
 
-def check_no_estimator(kwargs: dict[str, Any], algorithm: str) -> None:
-    """Algorithms with their own actor loss take no ``estimator`` (SACMixture's parameter)."""
-    if "estimator" in kwargs:
-        raise ValueError(f"{algorithm} has its own actor loss: the estimator parameter is not allowed")
+def merge_policy_kwargs(
+    policy_kwargs: dict[str, Any] | None, defaults: dict[str, Any], fixed: dict[str, Any], algorithm: str
+) -> dict[str, Any]:
+    """The user's ``policy_kwargs`` over the algorithm's defaults, with its fixed entries; a user value that contradicts
+    a fixed entry raises a ``ValueError`` naming the keyword and the value the algorithm needs."""
+    policy_kwargs = dict(policy_kwargs or {})
+    for key, value in fixed.items():
+        if key in policy_kwargs and policy_kwargs[key] != value:
+            raise ValueError(f"{algorithm} needs policy_kwargs {key}={value!r}, got {key}={policy_kwargs[key]!r}")
+    return {**defaults, **policy_kwargs, **fixed}
 
 
 @contextmanager

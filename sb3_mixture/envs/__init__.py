@@ -1,6 +1,6 @@
 """
 The papers' test beds, registered with Gymnasium under ``sb3_mixture/`` when the package is imported
-(SPEC.md §7); see each class for its reward, thresholds and time limit.
+(docs/guide/environments.rst); see each class for its reward, thresholds and time limit.
 
 ========================================  ==========================================================
 id                                        environment

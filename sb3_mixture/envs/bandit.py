@@ -1,4 +1,4 @@
-"""The multimodal bandits of the MRP paper (He et al. 2025, §5.1 and App. D/E.1)."""
+"""The multimodal bandits of the MRP paper (He et al. 2026, §5.1 and App. D/E.1)."""
 
 from typing import Any
 

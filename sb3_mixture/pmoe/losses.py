@@ -30,15 +30,15 @@ def pmoe_losses(
     distribution: SquashedGaussianMixture, q_function: QFunction, ent_coef: th.Tensor, back_propagation: str = "max"
 ) -> PMOELosses:
     """
-    PMOE's actor losses (Ren et al. 2021, SPEC.md §3) for one minibatch.
+    PMOE's actor losses (Ren et al. 2021, arXiv:2104.09122, Section 3; docs/algorithms/sac_pmoe.rst) for one minibatch.
 
     Each component k draws ``a_k`` and is scored with its OWN log-density ``lp_k = log pi_k(a_k|s)``; the best
     component is ``i* = argmax_k [Q(s, a_k) - alpha lp_k]`` (**choice**: the paper's text; the authors' code
     ranked by Q alone). The gate is trained towards the one-hot of ``i*``, whose expectation is the
     frequency with which each component is best (their Theorem 3.1).
     """
-    actions, gaussian_actions = distribution.component_rsample()
-    own_log_probs = distribution.component_own_log_prob(gaussian_actions)
+    actions, gaussian_actions = distribution.rsample_each_component()
+    own_log_probs = distribution.own_log_prob_each_component(gaussian_actions)
     objective = ent_coef * own_log_probs - q_function(actions)  # minimised
     best = objective.detach().argmin(dim=1)
     primitive = objective.mean() if back_propagation == "all" else objective.gather(1, best.unsqueeze(1)).mean()

@@ -18,7 +18,8 @@ class PPOPMOE(PPOMixture):
     PPO with a probabilistic mixture of experts (PMOE-PPO).
 
     Paper: Ren et al. 2021, "Probabilistic Mixture-of-Experts for Efficient Deep Reinforcement Learning"
-    (SPEC.md §3, PPO part). PPO has no action-value function of its own, so an auxiliary network
+    (arXiv:2104.09122, its PPO variant; docs/algorithms/ppo_pmoe.rst).
+    PPO has no action-value function of its own, so an auxiliary network
     ``Qaux(s, a)`` (on the policy's detached features) is regressed on each rollout's returns at the taken
     actions. After PPO's update, one pass over the rollout trains the weights with the frequency-approximate
     routing loss ``routing_coef * MSE(onehot(argmax_k Qaux(s, a_k)), w(s))``, ``a_k`` one sample per component.
@@ -27,12 +28,14 @@ class PPOPMOE(PPOMixture):
 
     :param routing_coef: Coefficient of the routing loss
     :param aux_net_arch: Hidden layers of the auxiliary Q network
+
     Other parameters as :class:`PPOMixture`; ``n_components`` defaults to 5 (the paper: Ant 16, Hopper 12,
     Walker2d and HumanoidStandup 4, Humanoid and HalfCheetah 8, set in the RL Zoo file).
     """
 
     policy: MixtureActorCriticPolicy
     aux_q: nn.Module
+    zoo_key = "ppo_pmoe"
 
     def __init__(
         self,
@@ -93,7 +96,7 @@ class PPOPMOE(PPOMixture):
         for rollout in self.rollout_buffer.get(self.batch_size):
             distribution = self.policy.get_distribution(rollout.observations)
             with th.no_grad():
-                component_actions, _ = distribution.component_rsample()  # type: ignore[attr-defined]
+                component_actions, _ = distribution.rsample_each_component()  # type: ignore[attr-defined]
                 best = self.aux_q_values(rollout.observations, component_actions).argmax(dim=1)
             loss = self.routing_coef * routing_loss(distribution.weights, best)  # type: ignore[attr-defined]
             self.policy.optimizer.zero_grad()

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
@@ -6,7 +6,7 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
-from sb3_mixture.common.utils import check_no_estimator, frozen
+from sb3_mixture.common.utils import frozen
 from sb3_mixture.pmoe.losses import BACK_PROPAGATION_MODES, pmoe_losses
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
@@ -19,7 +19,8 @@ class SACPMOE(SACMixture):
     SAC with a probabilistic mixture of experts (PMOE-SAC).
 
     Paper: Ren et al. 2021, "Probabilistic Mixture-of-Experts for Efficient Deep Reinforcement Learning"
-    (SPEC.md §3). The components are trained by back-propagation-max (or ``all``) on their own
+    (arXiv:2104.09122; docs/algorithms/sac_pmoe.rst).
+    The components are trained by back-propagation-max (or ``all``) on their own
     log-densities (:func:`pmoe_losses`); the gate, a linear layer on the DETACHED trunk features, by the
     frequency-approximate routing loss; both losses go into one backward pass. The critic target samples
     ``k' ~ Cat(w(s'))``, ``a' ~ pi_k'`` and uses ``log pi_k'(a')``; the temperature is tuned on the best
@@ -31,8 +32,15 @@ class SACPMOE(SACMixture):
     :param back_propagation: ``"max"`` (default, the paper's) or ``"all"``
     :param routing_coef: Weight of the routing loss (1.0: the authors' plain sum)
     :param policy_kwargs: ``n_components`` defaults to 4 (paper: HalfCheetah 2, Humanoid 10)
+
     Other parameters as :class:`stable_baselines3.SAC`.
     """
+
+    zoo_key = "sac_pmoe"
+    default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": PMOE_DEFAULT_N_COMPONENTS}
+    # The gate reads the trunk's features without training them: routing does not train the shared layers.
+    fixed_policy_kwargs: ClassVar[dict[str, Any]] = {"detach_gate": True}
+    has_own_actor_loss = True
 
     def __init__(
         self,
@@ -45,11 +53,8 @@ class SACPMOE(SACMixture):
     ):
         if back_propagation not in BACK_PROPAGATION_MODES:
             raise ValueError(f"back_propagation must be one of {BACK_PROPAGATION_MODES}, got {back_propagation!r}")
-        check_no_estimator(kwargs, "SACPMOE")
         self.back_propagation = back_propagation
         self.routing_coef = routing_coef
-        policy_kwargs = {"n_components": PMOE_DEFAULT_N_COMPONENTS, **(kwargs.get("policy_kwargs") or {}), "detach_gate": True}
-        kwargs["policy_kwargs"] = policy_kwargs
         super().__init__(policy, env, *args, **kwargs)
 
     def _actor_loss(
@@ -75,11 +80,11 @@ class SACPMOE(SACMixture):
         """``r + gamma (1 - d) (min Q'(s', a') - alpha log pi_k'(a'|s'))`` with ``k' ~ Cat(w(s'))``, ``a' ~ pi_k'``."""
         with th.no_grad():
             distribution = self.actor.get_distribution(replay_data.next_observations)
-            component = distribution.sample_components(1)  # [B, 1]
-            actions, gaussian_actions = distribution.component_rsample()
+            component = distribution.sample_component_indices(1)  # [B, 1]
+            actions, gaussian_actions = distribution.rsample_each_component()
             index = component.unsqueeze(-1).expand(-1, -1, actions.shape[-1])
             next_actions = actions.gather(1, index).squeeze(1)
-            next_log_prob = distribution.component_own_log_prob(gaussian_actions).gather(1, component)
+            next_log_prob = distribution.own_log_prob_each_component(gaussian_actions).gather(1, component)
             next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
             next_q_values = next_q_values.min(dim=1, keepdim=True).values - ent_coef * next_log_prob
             return replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values

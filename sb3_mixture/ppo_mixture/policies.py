@@ -16,7 +16,7 @@ DEFAULT_N_COMPONENTS = 5
 
 class MixtureActorCriticPolicy(FiniteObservationMixin, ActorCriticPolicy):
     """
-    PPO's actor-critic policy with an (unsquashed) Gaussian mixture over actions (SPEC.md §6).
+    PPO's actor-critic policy with an (unsquashed) Gaussian mixture over actions (docs/algorithms/ppo_mixture.rst).
 
     State-dependent weights and means; log-stds either a state-independent parameter per component
     (``log_std`` of shape ``[K, D]``, PPO's usual, so SB3's ``train/std`` logging keeps working) or
@@ -25,6 +25,7 @@ class MixtureActorCriticPolicy(FiniteObservationMixin, ActorCriticPolicy):
 
     :param n_components: Number K of mixture components (default 5)
     :param state_dependent_std: Log-stds from the latent vector instead of free parameters
+
     Other parameters as :class:`stable_baselines3.common.policies.ActorCriticPolicy`; ``use_sde`` must be False.
     """
 

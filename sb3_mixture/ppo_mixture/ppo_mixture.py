@@ -15,7 +15,7 @@ SelfPPOMixture = TypeVar("SelfPPOMixture", bound="PPOMixture")
 
 class PPOMixture(PPO):
     """
-    Proximal Policy Optimization with a Gaussian-mixture policy (SPEC.md §6).
+    Proximal Policy Optimization with a Gaussian-mixture policy (docs/algorithms/ppo_mixture.rst).
 
     PPO's loss, unchanged, on an unsquashed mixture: the probability ratio uses the exact mixture density
     (logsumexp over components) and the entropy bonus the unbiased estimate ``-sum_k w_k log pi(a_k|s)``
@@ -37,6 +37,8 @@ class PPOMixture(PPO):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: MixtureActorCriticPolicy
+    zoo_key: ClassVar[str] = "ppo_mixture"
+    """The RL Zoo key (the registry in ``sb3_mixture/__init__.py`` is built from it)."""
 
     def _setup_model(self) -> None:
         super()._setup_model()

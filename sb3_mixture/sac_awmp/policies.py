@@ -21,6 +21,7 @@ class OptionPrior(BaseModel):
     AWMP's prior network ``P(h|s, a)``: features of ``s`` and the action, an MLP, logits over the K components.
 
     :param n_components: Number K of components
+
     Other parameters as :class:`stable_baselines3.common.policies.ContinuousCritic`.
     """
 
@@ -57,7 +58,7 @@ class OptionPrior(BaseModel):
 
 class AWMPPolicy(ValueMixtureSACPolicy):
     """
-    Policy of SAC-AWMP (Hou et al. 2020, SPEC.md §4): K squashed-Gaussian components (the actor, whose own
+    Policy of SAC-AWMP (Hou et al. 2020, arXiv:2002.02829): K squashed-Gaussian components (the actor, whose own
     mixture weights are unused), twin critics with a slow target ``Q_bar``, the state-value network with its
     target, and the prior network ``P(h|s, a)``.
 
@@ -72,9 +73,9 @@ class AWMPPolicy(ValueMixtureSACPolicy):
     importance weights need. The gating samples are drawn independently of the action's, and the stored density
     is the one given the realised gate ``rho``. Deterministic action: ``tanh(sum_g rho_g mean_g)``.
 
-    :param n_components: Number K of components (default 4, the paper's)
     :param ent_coef: The policy's entropy coefficient alpha used by the gate (SACAWMP passes its own)
     :param prior_net_arch: Hidden layers of the prior network (default: the critic's)
+
     Other parameters as :class:`sb3_mixture.sac_mixture.policies.MixtureSACPolicy`.
     """
 
@@ -83,15 +84,13 @@ class AWMPPolicy(ValueMixtureSACPolicy):
     def __init__(
         self,
         *args: Any,
-        n_components: int = SAC_AWMP_DEFAULT_N_COMPONENTS,
         ent_coef: float = PAPER_ENT_COEF,
         prior_net_arch: list[int] | None = None,
         **kwargs: Any,
     ):
         self.ent_coef = ent_coef
         self.prior_net_arch = prior_net_arch
-        kwargs["uniform_weights"] = True  # the actor's own weights are unused: the gate and the prior weigh
-        super().__init__(*args, n_components=n_components, **kwargs)
+        super().__init__(*args, **kwargs)
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
@@ -121,9 +120,9 @@ class AWMPPolicy(ValueMixtureSACPolicy):
                 gaussian_actions = distribution.mean
                 actions = th.tanh(gaussian_actions)
             else:
-                actions, gaussian_actions = distribution.component_rsample()
+                actions, gaussian_actions = distribution.rsample_each_component()
             option_values = min_critic_values(self.critic_target, obs, actions) - self.ent_coef * (
-                distribution.component_own_log_prob(gaussian_actions)
+                distribution.own_log_prob_each_component(gaussian_actions)
             )
             return th.log_softmax(option_values, dim=-1)
 

@@ -1,6 +1,6 @@
 import math
 from collections import defaultdict
-from typing import Any, ClassVar, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 import numpy as np
 import torch as th
@@ -14,11 +14,21 @@ from stable_baselines3.common.utils import polyak_update
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss
-from sb3_mixture.common.utils import check_no_estimator, frozen
+from sb3_mixture.common.utils import frozen
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
-from sb3_mixture.sac_awmp.policies import PAPER_ENT_COEF, AWMPPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_awmp.policies import (
+    PAPER_ENT_COEF,
+    SAC_AWMP_DEFAULT_N_COMPONENTS,
+    AWMPPolicy,
+    CnnPolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+)
 from sb3_mixture.sac_gmm import ValueSACMixture
 from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
+
+if TYPE_CHECKING:
+    import optuna
 
 # Finite bounds for the importance log-weights: softmax stays defined even if an advantage overflowed to +-inf.
 _LOG_WEIGHT_BOUND = 1e6
@@ -48,7 +58,7 @@ def prior_objective(
     log_probs: th.Tensor, perturbed_log_probs: th.Tensor, weights: th.Tensor, information_coef: float
 ) -> PriorObjective:
     """
-    AWMP's advantage-weighted information maximisation (Hou et al. 2020, Eqs. 5-14; SPEC.md §4):
+    AWMP's advantage-weighted information maximisation (Hou et al. 2020, arXiv:2002.02829, Eqs. 5-14):
     ``J = KL(P(h|s~, a~) || P(h|s, a)) - zeta (H(h) - H(h|s, a))``, with the marginal
     ``P_hat(h) = sum_n w_n P(h|s_n, a_n)`` and ``H(h|s, a) = -sum_n w_n sum_h P log P``.
 
@@ -75,7 +85,8 @@ class SACAWMP(ValueSACMixture):
     Soft Actor-Critic with an Advantage Weighted Mixture Policy (SAC-AWMP).
 
     Paper: Hou et al. 2020, "Off-Policy Maximum Entropy Reinforcement Learning: Soft Actor-Critic with Advantage
-    Weighted Mixture Policy (SAC-AWMP)" (SPEC.md §4). K squashed-Gaussian components; the action combines them with the gate
+    Weighted Mixture Policy (SAC-AWMP)" (arXiv:2002.02829; docs/algorithms/sac_awmp.rst).
+    K squashed-Gaussian components; the action combines them with the gate
     ``rho(g|s)`` (see :class:`sb3_mixture.sac_awmp.policies.AWMPPolicy`). Each gradient step, each loss built after
     the step it depends on:
 
@@ -119,6 +130,19 @@ class SACAWMP(ValueSACMixture):
     }
     policy: AWMPPolicy
     replay_buffer: BehaviourReplayBuffer | DictBehaviourReplayBuffer  # type: ignore[assignment]
+    zoo_key = "sac_awmp"
+    default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": SAC_AWMP_DEFAULT_N_COMPONENTS}
+    # The actor's own weights are unused: the gate and the prior weigh the components instead.
+    fixed_policy_kwargs: ClassVar[dict[str, Any]] = {"uniform_weights": True}
+    has_own_actor_loss = True
+
+    @classmethod
+    def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
+        """AWMP's fixed alpha and the mutual-information weight zeta, both log-uniform in [0.01, 1]."""
+        return {
+            "ent_coef": trial.suggest_float("ent_coef", 0.01, 1.0, log=True),
+            "information_coef": trial.suggest_float("information_coef", 0.01, 1.0, log=True),
+        }
 
     def __init__(
         self,
@@ -138,7 +162,6 @@ class SACAWMP(ValueSACMixture):
         information_coef: float = 0.1,
         **kwargs: Any,
     ):
-        check_no_estimator(kwargs, type(self).__name__)
         if isinstance(ent_coef, str) or not ent_coef > 0:
             raise ValueError(f"ent_coef must be a fixed float > 0 for SACAWMP (the paper's 0.2), got {ent_coef!r}")
         if kwargs.get("action_noise") is not None:
@@ -168,8 +191,7 @@ class SACAWMP(ValueSACMixture):
         policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
         policy_kwargs["ent_coef"] = ent_coef
         kwargs["policy_kwargs"] = policy_kwargs
-        # "uniform_rp" keeps SACMixture from asking for learned weights: the gate and the prior weigh instead.
-        super().__init__(policy, env, *args, estimator="uniform_rp", ent_coef=ent_coef, batch_size=batch_size, **kwargs)
+        super().__init__(policy, env, *args, ent_coef=ent_coef, batch_size=batch_size, **kwargs)
 
     def _setup_model(self) -> None:
         if self.replay_buffer_class is None:
@@ -255,9 +277,9 @@ class SACAWMP(ValueSACMixture):
         alpha = float(self.ent_coef_tensor)
         with th.no_grad():
             distribution = self.actor.get_distribution(observations)
-            actions, gaussian_actions = distribution.component_rsample()
+            actions, gaussian_actions = distribution.rsample_each_component()
             soft_option_values = min_critic_values(self.critic, observations, actions) - alpha * (
-                distribution.component_own_log_prob(gaussian_actions)
+                distribution.own_log_prob_each_component(gaussian_actions)
             )
             log_gate = self.policy.gate_log_weights(observations, distribution)
             self._gated_mixture = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate)
@@ -272,10 +294,10 @@ class SACAWMP(ValueSACMixture):
             log_assignment = self.policy.prior(observations, buffer_actions)
         assignment = log_assignment.exp()
         distribution = self.actor.get_distribution(observations)
-        actions, gaussian_actions = distribution.component_rsample()
+        actions, gaussian_actions = distribution.rsample_each_component()
         with frozen(*self.critic.q_networks):
             q_values = min_critic_values(self.critic, observations, actions)
-        own_log_probs = distribution.component_own_log_prob(gaussian_actions)
+        own_log_probs = distribution.own_log_prob_each_component(gaussian_actions)
         objective = assignment * (q_values - alpha * own_log_probs - alpha_gate * log_assignment)
         actor_loss = ActorLoss(-objective.sum(dim=1).mean(), own_log_probs.detach())
         self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)

@@ -9,7 +9,6 @@ from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.value import StateValue
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
-SAC_GMM_DEFAULT_N_COMPONENTS = 4
 DETERMINISTIC_SELECTIONS = ("q", "weight")
 
 
@@ -51,31 +50,28 @@ class ValueMixtureSACPolicy(MixtureSACPolicy):
 
 class GMMSACPolicy(ValueMixtureSACPolicy):
     """
-    Policy of SAC-GMM (Haarnoja et al. 2018, SPEC.md §5): the squashed Gaussian mixture actor, the critic
+    Policy of SAC-GMM (Haarnoja et al. 2018, arXiv:1801.01290): the squashed Gaussian mixture actor, the critic
     (one Q-network by default, as the authors') and the state-value network with its target.
 
     The deterministic action is ``tanh(mean_k*)`` with ``k* = argmax_k Q(s, tanh(mean_k))``, the paper's heuristic
     (``deterministic_selection="q"``), or the squashed mean of the heaviest component (``"weight"``).
 
-    :param n_components: Number K of mixture components (default 4; the paper found 2 or 4 best)
     :param deterministic_selection: ``"q"`` or ``"weight"``, see above
-    :param n_critics: Number of Q-networks (default 1, the authors'); with more, the minimum is used
+
     Other parameters as :class:`sb3_mixture.sac_mixture.policies.MixtureSACPolicy`.
     """
 
     def __init__(
         self,
         *args: Any,
-        n_components: int = SAC_GMM_DEFAULT_N_COMPONENTS,
         deterministic_selection: str = "q",
-        n_critics: int = 1,
         **kwargs: Any,
     ):
         if deterministic_selection not in DETERMINISTIC_SELECTIONS:
             message = f"deterministic_selection must be one of {DETERMINISTIC_SELECTIONS}, got {deterministic_selection!r}"
             raise ValueError(message)
         self.deterministic_selection = deterministic_selection
-        super().__init__(*args, n_components=n_components, n_critics=n_critics, **kwargs)
+        super().__init__(*args, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

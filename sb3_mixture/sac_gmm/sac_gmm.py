@@ -8,7 +8,6 @@ from torch.nn import functional as F
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
-from sb3_mixture.common.utils import check_no_estimator
 from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy, ValueMixtureSACPolicy
 from sb3_mixture.sac_mixture.sac_mixture import Minibatch, SACMixture, TrainLogs
 
@@ -23,7 +22,7 @@ def gmm_policy_loss(
     regularization_coef: float = DEFAULT_REGULARIZATION_COEF,
 ) -> ActorLoss:
     """
-    SAC-GMM's likelihood-ratio policy loss with the state-value baseline (Haarnoja et al. 2018, Eq. 13; SPEC.md §5):
+    SAC-GMM's likelihood-ratio policy loss with the state-value baseline (Haarnoja et al. 2018, arXiv:1801.01290, Eq. 13):
 
     ``mean(log pi(a|s) * stopgrad(alpha log pi(a|s) - Q(s, a) + V(s))) + reg``, with ``a ~ pi`` NOT
     reparameterized and ``reg = c * 0.5 * (mean(log_std^2) + mean(mean^2))``.
@@ -88,7 +87,8 @@ class SACGMM(ValueSACMixture):
     Soft Actor-Critic (version 1) with a Gaussian-mixture policy (SAC-GMM).
 
     Paper: Haarnoja, Zhou, Abbeel, Levine 2018, "Soft Actor-Critic: Off-Policy Maximum Entropy Deep
-    Reinforcement Learning with a Stochastic Actor" (SPEC.md §5). Each gradient step, in this order, each loss
+    Reinforcement Learning with a Stochastic Actor" (arXiv:1801.01290; docs/algorithms/sac_gmm.rst).
+    Each gradient step, in this order, each loss
     built after the step it depends on:
 
     1. the value network: ``0.5 (V(s) - stopgrad(min Q(s, a) - alpha log pi(a|s)))^2`` with a fresh ``a ~ pi``;
@@ -113,6 +113,10 @@ class SACGMM(ValueSACMixture):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: GMMSACPolicy
+    zoo_key = "sac_gmm"
+    # The authors': K = 4 (the paper found 2 or 4 best) and one Q-network.
+    default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": 4, "n_critics": 1}
+    has_own_actor_loss = True
 
     def __init__(
         self,
@@ -122,10 +126,8 @@ class SACGMM(ValueSACMixture):
         regularization_coef: float = DEFAULT_REGULARIZATION_COEF,
         **kwargs: Any,
     ):
-        check_no_estimator(kwargs, type(self).__name__)
         self.regularization_coef = regularization_coef
-        # "lr": the policy learns its weights, and diagnostics compare against the plain likelihood ratio.
-        super().__init__(policy, env, *args, estimator="lr", **kwargs)
+        super().__init__(policy, env, *args, **kwargs)
 
     def _actor_loss(
         self,

@@ -25,7 +25,7 @@ def with_fused_adam(optimizer_class: type[th.optim.Optimizer], optimizer_kwargs:
 
 class MixtureActor(Actor):
     """
-    Actor of a squashed Gaussian mixture policy (SPEC.md §0): SB3's SAC actor trunk with three heads,
+    Actor of a squashed Gaussian mixture policy (docs/guide/mixture.rst): SB3's SAC actor trunk with three heads,
     the mixture logits ``[K]``, the component means ``[K, D]`` and log-stds ``[K, D]`` (clamped to SB3's
     ``[-20, 2]``).
 
@@ -39,6 +39,7 @@ class MixtureActor(Actor):
     :param detach_gate: Compute the logits from the trunk's features without letting their gradient reach
         the trunk (PMOE's gate: routing does not train the shared layers)
     :param use_sde: Must be False (gSDE is not defined for a mixture)
+
     Other parameters as in :class:`stable_baselines3.sac.policies.Actor`.
     """
 
@@ -106,6 +107,7 @@ class MixtureSACPolicy(FiniteObservationMixin, SACPolicy):
     :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
     :param uniform_weights: Fix the mixture weights to 1/K (set by the estimators that need it)
     :param detach_gate: Keep the gate's gradient out of the actor's trunk (set by PMOE)
+
     Other parameters as in :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must be False.
     """
 

@@ -1,5 +1,5 @@
 from collections import defaultdict
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -14,8 +14,11 @@ from torch.nn import functional as F
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
-from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, frozen
+from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, frozen, merge_policy_kwargs
 from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
+
+if TYPE_CHECKING:
+    import optuna
 
 SelfSACMixture = TypeVar("SelfSACMixture", bound="SACMixture")
 # Values logged during ``train``, averaged and recorded at its end (tensors: no device sync per gradient step).
@@ -39,7 +42,7 @@ class SACMixture(SAC):
     """
     Soft Actor-Critic with a squashed Gaussian mixture policy.
 
-    Paper: He et al. 2025, "Revisiting Mixture Policies in Entropy-Regularized Actor-Critic"
+    Paper: He et al. 2026, "Revisiting Mixture Policies in Entropy-Regularized Actor-Critic"
     (marginalized reparameterization, MRP). The critic, its target and the entropy-coefficient tuning are
     SAC's; only the actor loss changes, and it comes from the chosen gradient estimator
     (:mod:`sb3_mixture.common.estimators`). With ``n_components=1`` and ``estimator="mrp"`` this is SAC.
@@ -55,8 +58,8 @@ class SACMixture(SAC):
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy); set the number of
         components with ``policy_kwargs=dict(n_components=K)`` (default 5)
     :param env: The environment to learn from (if registered in Gym, can be str)
-    :param estimator: Actor-gradient estimator (SPEC.md §1): ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``,
-        ``"lr"``, ``"uniform_rp"``; see :mod:`sb3_mixture.common.estimators`
+    :param estimator: Actor-gradient estimator: ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``, ``"lr"``,
+        ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
     :param estimator_kwargs: Keyword arguments of the estimator
     :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
@@ -70,25 +73,45 @@ class SACMixture(SAC):
     policy: MixtureSACPolicy
     actor: MixtureActor
 
+    # What makes each algorithm of the SAC family itself, declared once on its class; the RL Zoo registry
+    # (sb3_mixture.zoo), the samplers, the test lists and the README's table are built from or checked against these.
+    zoo_key: ClassVar[str | None] = None
+    """The RL Zoo key; None for SACMixture itself, whose keys are its estimators' (``MixtureEstimator.zoo_key``)."""
+    default_policy_kwargs: ClassVar[dict[str, Any]] = {}
+    """Policy keywords the algorithm's paper sets; the user's ``policy_kwargs`` override them."""
+    fixed_policy_kwargs: ClassVar[dict[str, Any]] = {}
+    """Policy keywords that define the algorithm; a different value from the user is refused."""
+    has_own_actor_loss: ClassVar[bool] = False
+    """True where the actor trains with the algorithm's own loss rather than one of the estimators: no ``estimator``."""
+
+    @classmethod
+    def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
+        """The algorithm's own entries in RL Zoo's hyperparameter search, beyond SAC's and the mixture's (none here)."""
+        return {}
+
     def __init__(
         self,
         policy: str | type[MixtureSACPolicy],
         env: GymEnv | str,
         *args: Any,
-        estimator: str = "mrp",
+        estimator: str | None = None,
         estimator_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ):
-        self.estimator = estimator
+        algorithm = type(self).__name__
+        if self.has_own_actor_loss and (estimator is not None or estimator_kwargs):
+            raise ValueError(f"{algorithm} has its own actor loss: the estimator parameter is not allowed")
+        self.estimator = None if self.has_own_actor_loss else (estimator or "mrp")
         self.estimator_kwargs = estimator_kwargs or {}
         # Fail on a bad name before any environment or network is built.
-        self._estimator: MixtureEstimator = make_estimator(estimator, **self.estimator_kwargs)
-        if not self._estimator.learns_weights:
-            policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
-            if policy_kwargs.get("uniform_weights") is False:
-                message = f"estimator={estimator!r} fixes the weights to 1/K: policy_kwargs uniform_weights must be True"
-                raise ValueError(message)
-            kwargs["policy_kwargs"] = {**policy_kwargs, "uniform_weights": True}
+        self._estimator = None if self.estimator is None else make_estimator(self.estimator, **self.estimator_kwargs)
+        fixed_policy_kwargs = dict(self.fixed_policy_kwargs)
+        if self._estimator is not None and not self._estimator.learns_weights:
+            fixed_policy_kwargs["uniform_weights"] = True
+        where = algorithm if self.estimator is None else f"{algorithm}(estimator={self.estimator!r})"
+        kwargs["policy_kwargs"] = merge_policy_kwargs(
+            kwargs.get("policy_kwargs"), self.default_policy_kwargs, fixed_policy_kwargs, where
+        )
         super().__init__(policy, env, *args, **kwargs)
 
     @staticmethod
@@ -100,7 +123,7 @@ class SACMixture(SAC):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        self._estimator = make_estimator(self.estimator, **self.estimator_kwargs)
+        self._estimator = None if self.estimator is None else make_estimator(self.estimator, **self.estimator_kwargs)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_estimator"]
@@ -221,6 +244,7 @@ class SACMixture(SAC):
         critic's weights frozen: the actor loss must not train the critic. Only the Q-networks are frozen:
         a features extractor shared with the actor must keep its gradient."""
         estimator = estimator or self._estimator
+        assert estimator is not None, "an algorithm with its own actor loss overrides _actor_loss"
         with frozen(*self.critic.q_networks):
             return estimator.actor_loss(
                 distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef

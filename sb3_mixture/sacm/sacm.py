@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
 from stable_baselines3.common.policies import ContinuousCritic
@@ -7,7 +7,7 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
-from sb3_mixture.common.utils import check_no_estimator, frozen
+from sb3_mixture.common.utils import frozen
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
@@ -19,10 +19,12 @@ class SACM(SACMixture):
     Soft Actor-Critic Mixture (SACM).
 
     Paper: Baram, Tennenholtz, Mannor 2021, "Maximum Entropy Reinforcement Learning with Mixture Policies"
-    (SPEC.md §2). Fixed uniform weights ``1/N``; the entropy of the mixture is estimated by the mixed
+    (arXiv:2103.10176; docs/algorithms/sacm.rst).
+    Fixed uniform weights ``1/N``; the entropy of the mixture is estimated by the mixed
     marginal entropies ``H_i = -log sum_j w_j pi_j(a_i|s)`` of one sample ``a_i ~ pi_i`` per component
     (their Eq. 8), in the actor loss and in the critic target. Component i minimises
-    ``alpha_i log pi(a_i|s) - Q(s, a_i)`` (**choice**, as in SPEC: the mixed marginal entropy rather than the
+    ``alpha_i log pi(a_i|s) - Q(s, a_i)`` (**choice**, see the departures in docs/algorithms/sacm.rst:
+    the mixed marginal entropy rather than the
     component's own ``-log pi_i`` of their Eq. 12). One temperature per component, tuned on the component's
     own log-density against the target ``-D``; the critic target uses ``alpha = sum_i w_i alpha_i``.
 
@@ -38,17 +40,10 @@ class SACM(SACMixture):
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC`
     """
 
-    def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
-        check_no_estimator(kwargs, type(self).__name__)
-        policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
-        policy_kwargs.setdefault("n_components", SACM_DEFAULT_N_COMPONENTS)
-        kwargs["policy_kwargs"] = self._adjust_policy_kwargs(policy_kwargs)
-        # "uniform_rp" makes SACMixture build the policy with weights fixed to 1/N.
-        super().__init__(policy, env, *args, estimator="uniform_rp", **kwargs)
-
-    @staticmethod
-    def _adjust_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
-        return policy_kwargs
+    zoo_key = "sacm"
+    default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": SACM_DEFAULT_N_COMPONENTS}
+    fixed_policy_kwargs: ClassVar[dict[str, Any]] = {"uniform_weights": True}
+    has_own_actor_loss = True
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -77,19 +72,19 @@ class SACM(SACMixture):
         ent_coef: th.Tensor,
         estimator: MixtureEstimator | None = None,
     ) -> ActorLoss:
-        actions, gaussian_actions = distribution.component_rsample()
+        actions, gaussian_actions = distribution.rsample_each_component()
         log_probs = distribution.log_prob(actions, gaussian_actions)  # L_i = -H_i
         with frozen(*self.critic.q_networks):
             q_values = self._component_q_values(self.critic, observations, actions)
         loss = (distribution.weights * (ent_coef * log_probs - q_values)).sum(dim=1).mean()
         self.logger.record("train/mixture_entropy", mixed_marginal_entropy(log_probs, distribution.weights).mean().item())
         # Each temperature is tuned on its component's own log-density.
-        return ActorLoss(loss=loss, entropy_log_prob=distribution.component_own_log_prob(gaussian_actions).detach())
+        return ActorLoss(loss=loss, entropy_log_prob=distribution.own_log_prob_each_component(gaussian_actions).detach())
 
 
 class S2ACM(SACM):
     """
-    Semi-Soft Actor-Critic Mixture (S2ACM), Baram et al. 2021, Eq. 14 (SPEC.md §2).
+    Semi-Soft Actor-Critic Mixture (S2ACM), Baram et al. 2021, Eq. 14 (arXiv:2103.10176; docs/algorithms/sacm.rst).
 
     As :class:`SACM`, with one soft Q-function per component: the critic has N heads, each a twin pair
     (SB3's ``ContinuousCritic`` with ``n_critics = 2N``). Head i's entropy bonus is the partial sum of the
@@ -99,9 +94,13 @@ class S2ACM(SACM):
     paper's optional bootstrap masks are not implemented).
     """
 
-    @staticmethod
-    def _adjust_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {**policy_kwargs, "n_critics": 2 * policy_kwargs["n_components"]}
+    zoo_key = "s2acm"
+
+    def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
+        # N heads of twin critics: the critic count follows the number of components.
+        policy_kwargs = {**self.default_policy_kwargs, **(kwargs.get("policy_kwargs") or {})}
+        kwargs["policy_kwargs"] = {**policy_kwargs, "n_critics": 2 * policy_kwargs["n_components"]}
+        super().__init__(policy, env, *args, **kwargs)
 
     def _component_q_values(self, critic: ContinuousCritic, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """Head i (its twin pair, minimum) on component i's action: ``[B, N, D]`` -> ``[B, N]``."""
@@ -122,7 +121,7 @@ class S2ACM(SACM):
         """Per head i: ``r + gamma (1 - d) (Q'_i(s', a'_i) + alpha sum_{j<=i} w_j H_j(s'))``, shape ``[B, N]``."""
         with th.no_grad():
             distribution = self.actor.get_distribution(replay_data.next_observations)
-            actions, gaussian_actions = distribution.component_rsample()
+            actions, gaussian_actions = distribution.rsample_each_component()
             log_probs = distribution.log_prob(actions, gaussian_actions)
             partial_entropy = -(distribution.weights * log_probs).cumsum(dim=1)
             next_q_values = self._component_q_values(self.critic_target, replay_data.next_observations, actions)

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -22,42 +23,62 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
+# The SACMixture keys differ only in their estimator, which the key sets: they share one hyperparameter file.
+SAC_MIXTURE_CONFIG = "sac_mixture"
 
 
-# RL Zoo key -> SACMixture estimator. The key decides the estimator, whatever the hyperparameter file says.
-SAC_ESTIMATOR_KEYS = {
-    "sac_mrp": "mrp",
-    "sac_halfrp": "half_rp",
-    "sac_gumbelrp": "gumbel_rp",
-    "sac_lr": "lr",
-    "sac_usgm": "uniform_rp",
-}
+@dataclass(frozen=True)
+class ZooEntry:
+    """One RL Zoo key of the package: its algorithm and, for SACMixture's keys, the estimator the key fixes."""
+
+    key: str
+    algorithm: type[BaseAlgorithm]
+    estimator: str | None = None
+
+    @property
+    def on_policy(self) -> bool:
+        from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+        return issubclass(self.algorithm, OnPolicyAlgorithm)
+
+
+@functools.cache
+def zoo_entries() -> dict[str, ZooEntry]:
+    """RL Zoo key -> entry, built from :data:`sb3_mixture.ALGORITHMS` and :data:`sb3_mixture.ESTIMATORS`."""
+    from sb3_mixture import ALGORITHMS, ESTIMATORS
+
+    entries: list[ZooEntry] = []
+    for algorithm in ALGORITHMS:
+        zoo_key = algorithm.__dict__.get("zoo_key")  # declared by the class itself, not inherited
+        if zoo_key is None:  # SACMixture: a key per estimator
+            entries += [ZooEntry(estimator.zoo_key, algorithm, name) for name, estimator in ESTIMATORS.items()]
+        else:
+            entries.append(ZooEntry(zoo_key, algorithm))
+    keys = [entry.key for entry in entries]
+    duplicated = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicated:
+        raise RuntimeError(f"RL Zoo keys declared twice: {duplicated}")
+    return {entry.key: entry for entry in entries}
 
 
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """RL Zoo key -> algorithm class."""
-    from sb3_mixture import PPOPMOE, S2ACM, SACAWMP, SACGMM, SACM, SACPMOE, PPOMixture, SACMixture
+    return {key: entry.algorithm for key, entry in zoo_entries().items()}
 
-    return {
-        **dict.fromkeys(SAC_ESTIMATOR_KEYS, SACMixture),
-        "sacm": SACM,
-        "s2acm": S2ACM,
-        "sac_pmoe": SACPMOE,
-        "sac_gmm": SACGMM,
-        "sac_awmp": SACAWMP,
-        "ppo_mixture": PPOMixture,
-        "ppo_pmoe": PPOPMOE,
-    }
+
+def sac_estimator_keys() -> dict[str, str]:
+    """RL Zoo key -> SACMixture estimator. The key decides the estimator, whatever the hyperparameter file says."""
+    return {key: entry.estimator for key, entry in zoo_entries().items() if entry.estimator is not None}
 
 
 def config_path(algo: str) -> str:
     """The package's own RL Zoo hyperparameter file for ``algo``."""
-    return str(HYPERPARAMS_DIR / f"{algo}.yml")
+    name = SAC_MIXTURE_CONFIG if zoo_entries()[algo].estimator is not None else algo
+    return str(HYPERPARAMS_DIR / f"{name}.yml")
 
 
-# Sampled names that are the mixture's or the estimator's rather than SAC's.
+# Sampled names that are the mixture's rather than SAC's.
 POLICY_PARAMS = ("n_components",)
-ESTIMATOR_PARAMS = ("temperature",)
 
 
 def convert_sac_mixture_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
@@ -65,58 +86,46 @@ def convert_sac_mixture_params(sampled_params: dict[str, Any]) -> dict[str, Any]
     and the estimator's own parameters into ``estimator_kwargs``."""
     from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 
-    return _convert_mixture_params(sampled_params, convert_offpolicy_params)
+    from sb3_mixture.common.estimators import estimator_kwarg_names
+
+    own = {*POLICY_PARAMS, *estimator_kwarg_names()}
+    converted = convert_offpolicy_params({key: value for key, value in sampled_params.items() if key not in own})
+    converted.setdefault("policy_kwargs", {}).update({key: sampled_params[key] for key in POLICY_PARAMS})
+    estimator_kwargs = {key: value for key, value in sampled_params.items() if key in estimator_kwarg_names()}
+    if estimator_kwargs:
+        converted["estimator_kwargs"] = estimator_kwargs
+    return converted
 
 
 def convert_ppo_mixture_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Converter for the PPO keys: RL Zoo's on-policy conversion, then ``n_components`` into ``policy_kwargs``."""
     from rl_zoo3.hyperparams_opt import convert_onpolicy_params
 
-    return _convert_mixture_params(sampled_params, convert_onpolicy_params)
-
-
-def _convert_mixture_params(
-    sampled_params: dict[str, Any], convert: Callable[[dict[str, Any]], dict[str, Any]]
-) -> dict[str, Any]:
-    own = (*POLICY_PARAMS, *ESTIMATOR_PARAMS)
-    converted = convert({key: value for key, value in sampled_params.items() if key not in own})
+    converted = convert_onpolicy_params({key: value for key, value in sampled_params.items() if key not in POLICY_PARAMS})
     converted.setdefault("policy_kwargs", {}).update({key: sampled_params[key] for key in POLICY_PARAMS})
-    estimator_kwargs = {key: sampled_params[key] for key in ESTIMATOR_PARAMS if key in sampled_params}
-    if estimator_kwargs:
-        converted["estimator_kwargs"] = estimator_kwargs
     return converted
 
 
-def sample_sac_mixture_params(
-    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
-) -> dict[str, Any]:
+class SACMixtureSampler:
     """
-    SAC's search space, as RL Zoo samples it, plus the number of mixture components.
+    RL Zoo sampler of a SAC-family key: SAC's search space as RL Zoo samples it, the number of mixture components, then
+    the algorithm's own entries (``sample_zoo_hyperparameters``) and its estimator's (``sample_kwargs``).
 
     One difference: the batch size stops at 512 (RL Zoo's SAC goes to 2048), because a mixture's actor
     loss evaluates the critic on batch size x K actions per gradient step.
     """
-    return convert_sac_mixture_params(_sample_sac_space(trial))
 
+    def __init__(self, entry: ZooEntry):
+        self.entry = entry
 
-def sample_gumbel_rp_params(
-    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
-) -> dict[str, Any]:
-    """:func:`sample_sac_mixture_params` plus the Gumbel-softmax temperature (log-uniform in [0.1, 10])."""
-    sampled = _sample_sac_space(trial)
-    sampled["temperature"] = trial.suggest_float("temperature", 0.1, 10.0, log=True)
-    return convert_sac_mixture_params(sampled)
+    def __call__(self, trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]) -> dict[str, Any]:
+        from sb3_mixture.common.estimators import ESTIMATORS
 
-
-def sample_sac_awmp_params(
-    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
-) -> dict[str, Any]:
-    """:func:`sample_sac_mixture_params` plus AWMP's fixed entropy coefficient alpha (log-uniform in [0.01, 1]) and
-    the mutual-information weight zeta (log-uniform in [0.01, 1])."""
-    sampled = _sample_sac_space(trial)
-    sampled["ent_coef"] = trial.suggest_float("ent_coef", 0.01, 1.0, log=True)
-    sampled["information_coef"] = trial.suggest_float("information_coef", 0.01, 1.0, log=True)
-    return convert_sac_mixture_params(sampled)
+        sampled = _sample_sac_space(trial)
+        sampled.update(self.entry.algorithm.sample_zoo_hyperparameters(trial))  # type: ignore[attr-defined]
+        if self.entry.estimator is not None:
+            sampled.update(ESTIMATORS[self.entry.estimator].sample_kwargs(trial))
+        return convert_sac_mixture_params(sampled)
 
 
 def sample_ppo_mixture_params(
@@ -147,20 +156,23 @@ def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
     return sampled
 
 
-MIXTURE_SAC_KEYS = (*SAC_ESTIMATOR_KEYS, "sacm", "s2acm", "sac_pmoe", "sac_gmm", "sac_awmp")
-SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
-    **dict.fromkeys(MIXTURE_SAC_KEYS, sample_sac_mixture_params),
-    "sac_gumbelrp": sample_gumbel_rp_params,
-    "sac_awmp": sample_sac_awmp_params,
-    "ppo_mixture": sample_ppo_mixture_params,
-    "ppo_pmoe": sample_ppo_mixture_params,
-}
+Sampler = Callable[..., dict[str, Any]]
 Converter = Callable[[dict[str, Any]], dict[str, Any]]
-CONVERTERS: dict[str, Converter] = {
-    **dict.fromkeys(MIXTURE_SAC_KEYS, convert_sac_mixture_params),
-    "ppo_mixture": convert_ppo_mixture_params,
-    "ppo_pmoe": convert_ppo_mixture_params,
-}
+
+
+def samplers() -> dict[str, Sampler]:
+    """RL Zoo key -> Optuna sampler."""
+    return {
+        key: sample_ppo_mixture_params if entry.on_policy else SACMixtureSampler(entry) for key, entry in zoo_entries().items()
+    }
+
+
+def converters() -> dict[str, Converter]:
+    """RL Zoo key -> converter from a trial's parameters to hyperparameters."""
+    return {
+        key: convert_ppo_mixture_params if entry.on_policy else convert_sac_mixture_params
+        for key, entry in zoo_entries().items()
+    }
 
 
 def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:
@@ -174,10 +186,11 @@ def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:
         init(self, *args, **kwargs)
         arguments = signature.bind(self, *args, **kwargs).arguments
         algo = arguments.get("algo")
-        if algo in SAMPLERS and arguments.get("config") is None:
+        if algo in zoo_entries() and arguments.get("config") is None:
             self.config = config_path(algo)
-        if algo in SAC_ESTIMATOR_KEYS:
-            self.custom_hyperparams = {"estimator": SAC_ESTIMATOR_KEYS[algo], **(self.custom_hyperparams or {})}
+        estimator = sac_estimator_keys().get(algo) if isinstance(algo, str) else None
+        if estimator is not None:
+            self.custom_hyperparams = {"estimator": estimator, **(self.custom_hyperparams or {})}
 
     wrapped.__sb3_mixture__ = True  # type: ignore[attr-defined]
     return wrapped
@@ -189,8 +202,8 @@ def patch_module(module: ModuleType) -> None:
     if name == "rl_zoo3.utils":
         module.ALGOS.update(algorithms())
     elif name == "rl_zoo3.hyperparams_opt":
-        module.HYPERPARAMS_SAMPLER.update(SAMPLERS)
-        module.HYPERPARAMS_CONVERTER.update(CONVERTERS)
+        module.HYPERPARAMS_SAMPLER.update(samplers())
+        module.HYPERPARAMS_CONVERTER.update(converters())
     elif name == "rl_zoo3.exp_manager":
         manager = module.ExperimentManager
         if not getattr(manager.__init__, "__sb3_mixture__", False):
