@@ -27,3 +27,19 @@ def test_a_name_marked_twice_is_refused() -> None:
     block = "<!-- readme-command: train -->\n```bash\necho hi\n```\n"
     with pytest.raises(ValueError, match="'train'"):
         readme_commands(block + block)
+
+
+def test_readme_table_lists_every_rl_zoo_key_with_its_class() -> None:
+    """The README's algorithm table is checked against the registry: one row per key, naming the key's class."""
+    from sb3_mixture.zoo import zoo_entries
+
+    rows = {}
+    for line in README.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) >= 2:
+            rows[cells[0].strip("`")] = cells[1]
+    assert set(rows) == set(zoo_entries())
+    for key, entry in zoo_entries().items():
+        assert f"`{entry.algorithm.__name__}" in rows[key]
+        if entry.estimator is not None:
+            assert f'estimator="{entry.estimator}"' in rows[key]
