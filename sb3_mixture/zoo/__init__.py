@@ -72,8 +72,11 @@ def sac_estimator_keys() -> dict[str, str]:
 
 
 def config_path(algo: str) -> str:
-    """The package's own RL Zoo hyperparameter file for ``algo``."""
-    name = SAC_MIXTURE_CONFIG if zoo_entries()[algo].estimator is not None else algo
+    """The package's own RL Zoo hyperparameter file for ``algo``: ``<zoo_config>.yml``, where a class that trains with
+    the same hyperparameters as another declares ``zoo_config`` (S2ACM uses SACM's, PMOE-PPO PPOMixture's), else
+    ``<key>.yml``; the SACMixture keys share ``sac_mixture.yml``."""
+    entry = zoo_entries()[algo]
+    name = SAC_MIXTURE_CONFIG if entry.estimator is not None else entry.algorithm.__dict__.get("zoo_config", algo)
     return str(HYPERPARAMS_DIR / f"{name}.yml")
 
 
