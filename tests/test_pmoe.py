@@ -3,7 +3,9 @@
 import torch as th
 
 from sb3_mixture import SACPMOE
+from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
+from sb3_mixture.common.utils import frozen
 from sb3_mixture.pmoe import pmoe_losses
 
 ALPHA = th.tensor(0.1)
@@ -60,3 +62,72 @@ def test_gate_does_not_train_the_trunk_and_both_modes_run() -> None:
         SACPMOE(
             "MlpPolicy", "Pendulum-v1", back_propagation=mode, policy_kwargs=dict(net_arch=[16]), learning_starts=10
         ).learn(30)
+
+
+def small_sac_pmoe(**kwargs: object) -> SACPMOE:
+    model = SACPMOE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]), learning_starts=10, seed=0, **kwargs)
+    model.learn(40)
+    return model
+
+
+def test_critic_target_takes_the_best_component_as_eq_16() -> None:
+    """``max_k [min Q'(s', a'_k) - alpha log pi_k(a'_k|s')]``, recomputed here from the same noise."""
+    model = small_sac_pmoe()
+    replay_data = model.replay_buffer.sample(32)  # type: ignore[union-attr]
+    ent_coef = th.tensor(0.3)
+    th.manual_seed(1)
+    target = model._target_q_values(replay_data, 0.99, ent_coef)
+    th.manual_seed(1)
+    with th.no_grad():
+        distribution = model.actor.get_distribution(replay_data.next_observations)
+        actions, gaussian_actions = distribution.rsample_each_component()
+        next_q = th.stack(
+            [
+                th.cat(model.critic_target(replay_data.next_observations, actions[:, k]), dim=1).min(dim=1).values
+                for k in range(4)
+            ],
+            dim=1,
+        )
+        soft = next_q - ent_coef * distribution.own_log_prob_each_component(gaussian_actions)
+        expected = replay_data.rewards + (1 - replay_data.dones) * 0.99 * soft.max(dim=1, keepdim=True).values
+    th.testing.assert_close(target, expected, rtol=1e-5, atol=1e-5)
+    # The other choice takes one sampled component, never above the best.
+    sampled = small_sac_pmoe(target_component="sampled")
+    th.manual_seed(1)
+    sampled.actor.load_state_dict(model.actor.state_dict())
+    sampled.critic_target.load_state_dict(model.critic_target.state_dict())
+    assert (sampled._target_q_values(replay_data, 0.99, ent_coef) <= target + 1e-5).all()
+
+
+def test_primitive_loss_trains_the_experts_and_routing_loss_the_gate_only() -> None:
+    """Which parameters each of PMOE-SAC's two actor losses reaches (Algorithm 1: theta by L_freq, psi by L_pri)."""
+    model = small_sac_pmoe()
+    observations = model.replay_buffer.sample(32).observations  # type: ignore[union-attr]
+    groups = {
+        "gate": list(model.actor.logits.parameters()),
+        "trunk": list(model.actor.latent_pi.parameters()),
+        "experts": [*model.actor.mu.parameters(), *model.actor.log_std.parameters()],
+        "critic": [param for q_net in model.critic.q_networks for param in q_net.parameters()],
+    }
+
+    def reached(loss_name: str) -> set[str]:
+        model.actor.zero_grad(set_to_none=True)
+        model.critic.zero_grad(set_to_none=True)
+        with frozen(*model.critic.q_networks):
+            losses = pmoe_losses(
+                model.actor.get_distribution(observations),
+                lambda actions: min_critic_values(model.critic, observations, actions),
+                ALPHA,
+            )
+        getattr(losses, loss_name).backward()
+        return {name for name, params in groups.items() if any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)}
+
+    assert reached("primitive") == {"trunk", "experts"}
+    assert reached("routing") == {"gate"}
+
+
+def test_bad_target_component_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="target_component must be one of"):
+        SACPMOE("MlpPolicy", "Pendulum-v1", target_component="mean")

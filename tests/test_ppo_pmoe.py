@@ -58,7 +58,7 @@ def test_routing_moves_the_weights_to_the_frequency_of_being_best() -> None:
             return wins / wins.sum(), mixture.weights.mean(dim=0)
 
     frequency, initial_weights = frequency_and_weights()
-    for _ in range(40):
+    for _ in range(120):  # the gate alone (a linear layer on detached features) learns it: no shared layers help
         model._train_routing()
     frequency_after, weights = frequency_and_weights()
     assert (weights - frequency_after).abs().sum() < 0.5 * (initial_weights - frequency).abs().sum()
@@ -81,3 +81,57 @@ def test_learn_and_save_load(tmp_path: Any) -> None:
     np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], expected)
     for key, value in model.aux_q.state_dict().items():
         th.testing.assert_close(loaded.aux_q.state_dict()[key], value)
+
+
+def parameter_groups(model: PPOPMOE) -> dict[str, list[th.Tensor]]:
+    policy = model.policy
+    return {
+        "gate": list(policy.logits_net.parameters()),
+        "trunk": list(policy.mlp_extractor.policy_net.parameters()),
+        "means": list(policy.action_net.parameters()),
+        "log_std": [policy.log_std],
+        "value": list(policy.value_net.parameters()),
+    }
+
+
+def changed_groups(model: PPOPMOE, step: Any) -> set[str]:
+    before = {name: [param.detach().clone() for param in params] for name, params in parameter_groups(model).items()}
+    step()
+    after = parameter_groups(model)
+    return {
+        name
+        for name, params in after.items()
+        if any(not th.equal(old, new) for old, new in zip(before[name], params, strict=True))
+    }
+
+
+def test_ppo_epochs_train_the_experts_and_the_routing_loss_the_gate_only(monkeypatch: Any) -> None:
+    """Algorithm 1: the gate's parameters move by the routing loss only, and the routing loss moves nothing else."""
+    model = collected(learning_rate=3e-3, ent_coef=0.01, n_epochs=2)
+    monkeypatch.setattr(model, "_fit_aux_q", lambda: 0.0)
+    monkeypatch.setattr(model, "_train_routing", lambda: 0.0)
+    assert changed_groups(model, model.train) == {"trunk", "means", "log_std", "value"}
+    monkeypatch.undo()
+    assert changed_groups(model, model._train_routing) == {"gate"}
+
+
+def test_without_the_freeze_ppo_would_train_the_gate(monkeypatch: Any) -> None:
+    """The check above can fail: PPO's epochs on the same policy without the freeze move the gate's parameters."""
+    from sb3_mixture import PPOMixture
+
+    model = collected(learning_rate=3e-3, ent_coef=0.01, n_epochs=2)
+    assert "gate" in changed_groups(model, lambda: PPOMixture.train(model))
+
+
+def test_auxiliary_q_is_queried_at_executed_actions() -> None:
+    """Actions beyond the bounds are clipped before Qaux sees them, as the environment clips them."""
+    model = collected()
+    actions = th.tensor([[-5.0], [0.5], [7.0]])
+    th.testing.assert_close(model._clip_actions(actions), th.tensor([[-2.0], [0.5], [2.0]]))
+
+
+def test_gate_must_stay_detached() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="detach_gate=True"):
+        PPOPMOE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(detach_gate=False))

@@ -1,6 +1,12 @@
 """SACM's mixture-entropy estimate against the Kolchinsky-Tracey bounds and Monte Carlo, and S2ACM's heads."""
 
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
 import torch as th
+from gymnasium import spaces
 
 from sb3_mixture import S2ACM, SACM
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
@@ -71,3 +77,25 @@ def test_s2acm_heads_and_partial_entropy_targets() -> None:
     assert not th.allclose(targets[:, 0], targets[:, 2])
     # SACM keeps one shared twin critic.
     assert len(SACM("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16])).critic.q_networks) == 2
+
+
+class SixDimensionalActions(gym.Env):
+    """A one-step task with a 6-D action (HalfCheetah's action size) and no MuJoCo."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = spaces.Box(-1.0, 1.0, (6,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return np.zeros(3, np.float32), 0.0, True, False, {}
+
+
+@pytest.mark.parametrize("algorithm", [SACM, S2ACM])
+def test_target_entropy_is_the_papers_minus_log_action_dimension(algorithm: type) -> None:
+    """Baram et al., Fig. 2 caption: the target entropy is -log |A|, |A| the size of the action vector (SAC's is -|A|)."""
+    assert algorithm("MlpPolicy", SixDimensionalActions()).target_entropy == pytest.approx(-math.log(6))
+    assert algorithm("MlpPolicy", "Pendulum-v1").target_entropy == 0.0  # D = 1
+    assert algorithm("MlpPolicy", SixDimensionalActions(), target_entropy=-6.0).target_entropy == -6.0

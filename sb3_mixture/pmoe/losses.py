@@ -9,6 +9,7 @@ from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import QFunction
 
 BACK_PROPAGATION_MODES = ("max", "all")
+TARGET_COMPONENTS = ("best", "sampled")
 
 
 class PMOELosses(NamedTuple):

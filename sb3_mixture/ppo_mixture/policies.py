@@ -25,6 +25,8 @@ class MixtureActorCriticPolicy(FiniteObservationMixin, ActorCriticPolicy):
 
     :param n_components: Number K of mixture components (default 5)
     :param state_dependent_std: Log-stds from the latent vector instead of free parameters
+    :param detach_gate: Compute the logits from the detached latent vector, so that no loss through the weights trains
+        the shared layers (PMOE-PPO's gate, trained by its routing loss only)
 
     Other parameters as :class:`stable_baselines3.common.policies.ActorCriticPolicy`; ``use_sde`` must be False.
     """
@@ -33,11 +35,19 @@ class MixtureActorCriticPolicy(FiniteObservationMixin, ActorCriticPolicy):
     log_std: nn.Parameter
     log_std_net: nn.Module
 
-    def __init__(self, *args: Any, n_components: int = DEFAULT_N_COMPONENTS, state_dependent_std: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        n_components: int = DEFAULT_N_COMPONENTS,
+        state_dependent_std: bool = False,
+        detach_gate: bool = False,
+        **kwargs: Any,
+    ):
         check_no_sde(kwargs.get("use_sde", False))
         # Set before ActorCriticPolicy.__init__, which builds the networks.
         self.n_components = check_n_components(n_components)
         self.state_dependent_std = state_dependent_std
+        self.detach_gate = detach_gate
         super().__init__(*args, **kwargs)
 
     def _build(self, lr_schedule: Any) -> None:
@@ -65,7 +75,7 @@ class MixtureActorCriticPolicy(FiniteObservationMixin, ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(n_components=self.n_components, state_dependent_std=self.state_dependent_std)
+        data.update(n_components=self.n_components, state_dependent_std=self.state_dependent_std, detach_gate=self.detach_gate)
         return data
 
     def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> GaussianMixture:  # type: ignore[override]
@@ -75,7 +85,8 @@ class MixtureActorCriticPolicy(FiniteObservationMixin, ActorCriticPolicy):
             log_std = self.log_std_net(latent_pi).view(shape)
         else:
             log_std = self.log_std.expand(latent_pi.shape[0], -1, -1)
-        return self.action_dist.proba_distribution(mean, log_std, self.logits_net(latent_pi))
+        logits = self.logits_net(latent_pi.detach() if self.detach_gate else latent_pi)
+        return self.action_dist.proba_distribution(mean, log_std, logits)
 
 
 MlpPolicy = MixtureActorCriticPolicy

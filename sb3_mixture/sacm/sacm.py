@@ -1,7 +1,9 @@
+import math
 from typing import Any, ClassVar
 
 import torch as th
 from stable_baselines3.common.policies import ContinuousCritic
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 
 from sb3_mixture.common.critic import min_critic_values
@@ -26,7 +28,9 @@ class SACM(SACMixture):
     ``alpha_i log pi(a_i|s) - Q(s, a_i)`` (**choice**, see the departures in docs/algorithms/sacm.rst:
     the mixed marginal entropy rather than the
     component's own ``-log pi_i`` of their Eq. 12). One temperature per component, tuned on the component's
-    own log-density against the target ``-D``; the critic target uses ``alpha = sum_i w_i alpha_i``.
+    own log-density against the paper's target ``-log D`` (``target_entropy="auto"``; Fig. 2 of the paper: ``-log |A|``
+    "where ``|A|`` is the size of the action vector"; SAC's ``-D`` is ``target_entropy=-D``); the critic target uses
+    ``alpha = sum_i w_i alpha_i``.
 
     A class of its own rather than an estimator because the temperatures are per component and the
     critic target changes; the rest (networks, replay, collection) is SACMixture's. With uniform weights
@@ -46,7 +50,11 @@ class SACM(SACMixture):
     has_own_actor_loss = True
 
     def _setup_model(self) -> None:
+        paper_target = self.target_entropy == "auto"
         super()._setup_model()
+        if paper_target:
+            # The paper's (Fig. 2 caption): -log |A| with |A| the size of the action vector, where SAC's is -|A|.
+            self.target_entropy = -math.log(get_action_dim(self.action_space))
         n_components = self.policy.n_components
         # One temperature per component, all starting from SAC's initial value.
         if self.log_ent_coef is not None:
@@ -95,6 +103,7 @@ class S2ACM(SACM):
     """
 
     zoo_key = "s2acm"
+    zoo_config = "sacm"  # SACM's hyperparameters (the paper's for both)
 
     def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
         # N heads of twin critics: the critic count follows the number of components.
