@@ -35,7 +35,9 @@ def main() -> None:
     model.learn(total_timesteps=args.timesteps, log_interval=10, progress_bar=True)
     model.save(args.save)
 
-    mean_return, std_return = evaluate_policy(model, Monitor(gym.make(args.env)), n_eval_episodes=10, deterministic=True)
+    eval_env = Monitor(gym.make(args.env))
+    eval_env.reset(seed=args.seed + 10_000)  # seeded start states: the same command prints the same return
+    mean_return, std_return = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
     print(
         f"{args.env}: deterministic return {mean_return:.1f} +/- {std_return:.1f} over 10 episodes; "
         f"model saved to {args.save}.zip"
