@@ -131,3 +131,37 @@ def test_bad_target_component_is_refused() -> None:
 
     with pytest.raises(ValueError, match="target_component must be one of"):
         SACPMOE("MlpPolicy", "Pendulum-v1", target_component="mean")
+
+
+def test_back_propagation_all_gradient_matches_quadrature() -> None:
+    """PMOE's back-propagation-all experts' loss (Eq. 13 with SAC's entropy term, averaged over the K experts) is an
+    unbiased gradient of ``(1/K) sum_i E_{pi_i}[alpha log pi_i(a) - Q(a)]`` on the 1-D bandit (quadrature with
+    torch.distributions); a copy that scores each expert with the mixture's density instead is caught."""
+    from torch.distributions import Normal
+
+    from sb3_mixture.diagnostics import flat_gradient
+    from tests.bandit import ALPHA as BANDIT_ALPHA
+    from tests.bandit import BanditPolicy, q_function, reward
+
+    th.manual_seed(0)
+    policy = BanditPolicy.uniform()
+    alpha = th.tensor(BANDIT_ALPHA, dtype=th.float64)
+    grid = th.linspace(-12.0, 12.0, 200_001, dtype=th.float64)
+    components = Normal(policy.mean.view(-1, 1), policy.log_std.exp().view(-1, 1))
+    own_log_density_a = components.log_prob(grid) - th.log1p(-(th.tanh(grid) ** 2))
+    integrand = components.log_prob(grid).exp() * (alpha * own_log_density_a - reward(th.tanh(grid)))
+    objective = th.trapezoid(integrand, grid).mean()
+    exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
+
+    def z_scores(loss: object) -> th.Tensor:
+        samples = th.stack([flat_gradient(loss(policy.distribution(2_000)), policy.parameters) for _ in range(200)])  # type: ignore[operator]
+        return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
+
+    z = z_scores(lambda distribution: pmoe_losses(distribution, q_function, alpha, back_propagation="all").primitive)
+    assert z.abs().max() < 4.5, z
+
+    def mixture_density(distribution: SquashedGaussianMixture) -> th.Tensor:
+        actions, log_probs = distribution.rsample_each_component_with_log_prob()
+        return (alpha * log_probs - q_function(actions)).mean()
+
+    assert z_scores(mixture_density).abs().max() > 10
