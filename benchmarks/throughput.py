@@ -1,17 +1,21 @@
 """
-Environment steps per second of SB3's SAC and of SACMixture, measured interleaved in one process.
+Environment steps per second of SB3's SAC and PPO and of the mixture algorithms, eager and ``compile=True``, measured
+interleaved in one process, with the compile time and a per-phase split of where each step's time goes.
 
-The machine is shared and noisy, so the algorithms take turns: each round trains every model for the same
-number of steps (in a rotating order), and the ratio to SAC is computed from the summed times. Same
-hyperparameters everywhere (SB3's SAC defaults: batch 256, 256x256 networks, one gradient step per step).
+The machine is shared and noisy, so the candidates take turns: each round trains every model for the same number of
+steps (in a rotating order), and the ratio to SB3 is computed from the summed times. Same hyperparameters everywhere
+(SB3's defaults: for SAC batch 256, 256x256 networks, one gradient step per environment step; for PPO 2048 steps per
+rollout, 10 epochs of minibatches of 64).
 
-    python benchmarks/throughput.py                   # Pendulum-v1, 8 rounds of 1000 steps
-    python benchmarks/throughput.py --rounds 4 --steps-per-round 500
-    python benchmarks/throughput.py --family ppo --rounds 4 --steps-per-round 4096   # PPO vs PPOMixture
+    python benchmarks/throughput.py --out benchmarks/results/throughput.md          # HalfCheetah-v5 and Pendulum-v1
+    python benchmarks/throughput.py --envs Pendulum-v1 --rounds 2 --sac-steps 300   # a quick look
 """
 
 import argparse
+import platform
+import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -21,40 +25,72 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_mixture import PPOMixture, SACMixture
 
-Factory = Callable[[str, int], BaseAlgorithm]
+Factory = Callable[[str], BaseAlgorithm]
+# Methods timed per phase (each includes its backward pass and optimizer step); collection is SB3's own method.
+SAC_PHASES = {
+    "collect_rollouts": "collection",
+    "_critic_step": "critic",
+    "_actor_step": "actor",
+    "_entropy_coefficient_step": "temperature",
+    "_target_step": "target update",
+}
+PPO_PHASES = {"collect_rollouts": "collection", "train": "training"}
+
+
+def sac_candidates() -> dict[str, Factory]:
+    """Name -> constructor. The first entry is the reference the ratios are taken against."""
+    common: dict[str, Any] = dict(learning_starts=100, seed=0, verbose=0)
+    return {
+        "SB3 SAC": lambda env: SAC("MlpPolicy", env, **common),
+        "SACMixture K=1 (mrp)": lambda env: SACMixture("MlpPolicy", env, policy_kwargs=dict(n_components=1), **common),
+        "SACMixture K=5 (mrp)": lambda env: SACMixture("MlpPolicy", env, **common),
+        "SACMixture K=1 (mrp), compile": lambda env: SACMixture(
+            "MlpPolicy", env, policy_kwargs=dict(n_components=1), compile=True, **common
+        ),
+        "SACMixture K=5 (mrp), compile": lambda env: SACMixture("MlpPolicy", env, compile=True, **common),
+    }
 
 
 def ppo_candidates() -> dict[str, Factory]:
-    """PPO (SB3's defaults: 2048 steps per rollout, 10 epochs of minibatches of 64) against PPOMixture K = 5."""
     return {
-        "PPO": lambda env, seed: PPO("MlpPolicy", env, seed=seed),
-        "PPOMixture K=5": lambda env, seed: PPOMixture("MlpPolicy", env, seed=seed, policy_kwargs=dict(n_components=5)),
+        "SB3 PPO": lambda env: PPO("MlpPolicy", env, seed=0),
+        "PPOMixture K=5": lambda env: PPOMixture("MlpPolicy", env, seed=0),
+        "PPOMixture K=5, compile": lambda env: PPOMixture("MlpPolicy", env, seed=0, compile=True),
     }
 
 
-def candidates() -> dict[str, Factory]:
-    """Name -> constructor. The first entry is the reference the ratios are taken against."""
-    common: dict[str, Any] = dict(learning_starts=100, verbose=0)
-    return {
-        "SAC": lambda env, seed: SAC("MlpPolicy", env, seed=seed, **common),
-        # SACMixture defaults to fused Adam; this row separates that gain from the estimator's cost.
-        "SAC + fused Adam": lambda env, seed: SAC(
-            "MlpPolicy", env, seed=seed, policy_kwargs=dict(optimizer_kwargs=dict(fused=True)), **common
-        ),
-        "SACMixture K=1 (mrp)": lambda env, seed: SACMixture(
-            "MlpPolicy", env, seed=seed, policy_kwargs=dict(n_components=1), **common
-        ),
-        "SACMixture K=5 (mrp)": lambda env, seed: SACMixture(
-            "MlpPolicy", env, seed=seed, policy_kwargs=dict(n_components=5), **common
-        ),
-    }
+def time_phases(model: BaseAlgorithm, phases: dict[str, str]) -> dict[str, float]:
+    """Wrap the model's phase methods with timers (instance attributes); returns the seconds summed per phase."""
+    seconds: dict[str, float] = defaultdict(float)
+    for method_name, phase in phases.items():
+        if not hasattr(model, method_name):
+            continue
+        method = getattr(model, method_name)
+
+        def timed(*args: Any, _method: Callable[..., Any] = method, _phase: str = phase, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            result = _method(*args, **kwargs)
+            seconds[_phase] += time.perf_counter() - start
+            return result
+
+        setattr(model, method_name, timed)
+    return seconds
 
 
-def measure(factories: dict[str, Factory], env_id: str, rounds: int, steps_per_round: int, seed: int) -> dict[str, float]:
-    """Return env-steps per second per candidate, from ``rounds`` interleaved rounds (warm-up excluded)."""
-    models = {name: factory(env_id, seed) for name, factory in factories.items()}
-    for model in models.values():  # warm-up: fill past learning_starts, first updates, allocations
-        model.learn(300)
+def measure(
+    factories: dict[str, Factory], env_id: str, rounds: int, steps_per_round: int, warm_up: int, phases: dict[str, str]
+) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
+    """Env-steps per second, warm-up seconds (the compile time is paid there) and seconds per step per phase."""
+    models, warm_up_seconds = {}, {}
+    for name, factory in factories.items():
+        model = factory(env_id)
+        start = time.perf_counter()
+        model.learn(warm_up)  # past learning_starts: the first updates compile (compile=True) and allocate
+        warm_up_seconds[name] = time.perf_counter() - start
+        models[name] = model
+    phase_seconds = {name: time_phases(model, phases) for name, model in models.items()}
+    for seconds in phase_seconds.values():
+        seconds.clear()
     elapsed = dict.fromkeys(models, 0.0)
     names = list(models)
     for round_index in range(rounds):
@@ -64,28 +100,61 @@ def measure(factories: dict[str, Factory], env_id: str, rounds: int, steps_per_r
             start = time.perf_counter()
             models[name].learn(steps_per_round, reset_num_timesteps=False)
             elapsed[name] += time.perf_counter() - start
-    return {name: rounds * steps_per_round / seconds for name, seconds in elapsed.items()}
+    steps = rounds * steps_per_round
+    rates = {name: steps / seconds for name, seconds in elapsed.items()}
+    per_step = {
+        name: {phase: 1e3 * value / steps for phase, value in seconds.items()} for name, seconds in phase_seconds.items()
+    }
+    return rates, warm_up_seconds, per_step
 
 
-def report(rates: dict[str, float], title: str) -> str:
-    reference_name = next(iter(rates))
-    lines = [f"### {title}", "", f"| algorithm | env-steps/s | ratio to {reference_name} |", "|---|---|---|"]
-    lines += [f"| {name} | {rate:.1f} | {rate / rates[reference_name]:.3f} |" for name, rate in rates.items()]
+def report(
+    title: str, rates: dict[str, float], warm_up: dict[str, float], per_step: dict[str, dict[str, float]], phases: list[str]
+) -> str:
+    reference = next(iter(rates))
+    header = f"| algorithm | env-steps/s | ratio to {reference} | warm-up s (compile included) | " + " | ".join(
+        f"{phase} ms/step" for phase in phases
+    )
+    lines = [f"### {title}", "", header + " |", "|---" * (4 + len(phases)) + "|"]
+    for name, rate in rates.items():
+        split = " | ".join(f"{per_step[name][phase]:.2f}" if phase in per_step[name] else "-" for phase in phases)
+        lines.append(f"| {name} | {rate:.1f} | {rate / rates[reference]:.3f} | {warm_up[name]:.1f} | {split} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="Pendulum-v1")
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--steps-per-round", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--family", choices=["sac", "ppo"], default="sac", help="which algorithm family to compare")
+    parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Pendulum-v1"])
+    parser.add_argument("--families", nargs="+", choices=["sac", "ppo"], default=["sac", "ppo"])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--sac-steps", type=int, default=500, help="environment steps per round, SAC family")
+    parser.add_argument("--ppo-steps", type=int, default=4096, help="environment steps per round, PPO family")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--out", default=None, help="also write the Markdown tables to this file")
     args = parser.parse_args()
-    factories = candidates() if args.family == "sac" else ppo_candidates()
-    rates = measure(factories, args.env, args.rounds, args.steps_per_round, args.seed)
-    title = f"{args.env}, {args.rounds} x {args.steps_per_round} steps each, torch threads {th.get_num_threads()}"
-    print(report(rates, title))
+    if args.threads:
+        th.set_num_threads(args.threads)
+    sections = [
+        "# Training throughput",
+        "",
+        f"Command: `python {' '.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}. Per-phase columns: milliseconds per environment step spent "
+        "in each phase (each training phase with its backward pass and optimizer step); SB3's own algorithms have no "
+        "phase methods, so only their totals show.",
+    ]
+    for family in args.families:
+        factories = sac_candidates() if family == "sac" else ppo_candidates()
+        phases = SAC_PHASES if family == "sac" else PPO_PHASES
+        steps = args.sac_steps if family == "sac" else args.ppo_steps
+        warm_up = 300 if family == "sac" else 2048
+        for env_id in args.envs:
+            rates, warm_up_seconds, per_step = measure(factories, env_id, args.rounds, steps, warm_up, phases)
+            title = f"{env_id}, {family.upper()} family, {args.rounds} rounds x {steps} steps each"
+            sections += ["", report(title, rates, warm_up_seconds, per_step, list(dict.fromkeys(phases.values())))]
+            print(sections[-1], flush=True)
+    if args.out:
+        with open(args.out, "w") as file:
+            file.write("\n".join(sections) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,7 @@ from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from sb3_mixture.common.critic import min_critic_values, mlp_layers
-from sb3_mixture.common.utils import frozen
+from sb3_mixture.common.critic import ELEMENTWISE_ACTIVATIONS, min_critic_values, mlp_layers
 
 
 def make_critic(activation_fn: type[nn.Module], obs_dim: int = 5, action_dim: int = 3) -> ContinuousCritic:
@@ -31,7 +30,7 @@ def autograd_reference(critic: ContinuousCritic, obs: th.Tensor, actions: th.Ten
     return q_values.min(dim=1).values.view(batch_size, n_actions)
 
 
-@pytest.mark.parametrize("activation_fn", [nn.ReLU, nn.Tanh, nn.ELU])
+@pytest.mark.parametrize("activation_fn", ELEMENTWISE_ACTIVATIONS)
 def test_min_critic_values_match_autograd(activation_fn: type[nn.Module]) -> None:
     th.manual_seed(0)
     critic = make_critic(activation_fn)
@@ -47,9 +46,8 @@ def test_min_critic_values_match_autograd(activation_fn: type[nn.Module]) -> Non
 
     expected = autograd_reference(critic, obs, actions)
     (expected_grad,) = th.autograd.grad((weights * expected).sum(), actions)
-    with frozen(*critic.q_networks):
-        values = min_critic_values(critic, obs, actions)
-        (grad,) = th.autograd.grad((weights * values).sum(), actions)
+    values = min_critic_values(critic, obs, actions)
+    (grad,) = th.autograd.grad((weights * values).sum(), actions)
 
     th.testing.assert_close(values, expected, rtol=1e-5, atol=1e-6)
     # At a near-tie of the two critics either gradient is right and rounding decides: compare the others.
@@ -63,13 +61,17 @@ def test_min_critic_values_match_autograd(activation_fn: type[nn.Module]) -> Non
     assert all(param.grad is None for param in critic.parameters())
 
 
-def test_unfrozen_or_unusual_critics_fall_back_to_autograd() -> None:
+def test_unusual_critics_fall_back_to_autograd_without_training_the_critic() -> None:
     th.manual_seed(1)
     critic = make_critic(nn.ReLU)
-    obs, actions = th.randn(8, 5), th.rand(8, 2, 3)
-    # Weights that require gradient: the plain autograd path, which also trains them.
-    th.testing.assert_close(min_critic_values(critic, obs, actions), autograd_reference(critic, obs, actions))
-    min_critic_values(critic, obs, actions).sum().backward()
-    assert all(param.grad is not None for param in critic.q_networks[0].parameters())
+    critic.q_networks[0].insert(1, nn.LayerNorm(32))  # not a plain stack: the autograd path
+    obs, actions = th.randn(8, 5), th.rand(8, 2, 3, requires_grad=True)
+    values = min_critic_values(critic, obs, actions)
+    th.testing.assert_close(values, autograd_reference(critic, obs, actions))
+    values.sum().backward()
+    assert actions.grad is not None and actions.grad.abs().sum() > 0
+    assert all(param.grad is None for param in critic.parameters())
+    assert all(param.requires_grad for param in critic.parameters())  # unfrozen again afterwards
     assert mlp_layers(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 1))) is None
+    assert mlp_layers(nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1))) is None  # not its default
     assert mlp_layers(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))) is not None

@@ -131,6 +131,7 @@ def test_update_order_passes_anomaly_detection_and_prior_trains() -> None:
         model.learn(300)
     logged = model.logger.name_to_value
     assert "train/prior_mutual_information" in logged and "train/value_loss" in logged
+    assert 0.0 < logged["train/prior_weights_effective_fraction"] <= 1.0
 
 
 def test_gate_critic_moves_slowly() -> None:

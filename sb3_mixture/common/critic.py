@@ -2,14 +2,19 @@
 Minimum over twin critics evaluated on M actions per state, for actor losses.
 
 The actor's loss needs ``min_c Q_c(s, a_m)`` for ``B * M`` actions and its gradient with respect to the
-actions only (the critic is frozen). Plain autograd runs the backward pass through BOTH critics for every
-row, though the gradient of a minimum reaches only the critic that attains it. :func:`min_critic_values`
+actions only (the critic's weights are constants here). Plain autograd runs the backward pass through BOTH critics
+for every row, though the gradient of a minimum reaches only the critic that attains it. :func:`min_critic_values`
 runs the forward pass of both critics and the backward pass of the minimising critic alone, row by row,
 which removes a quarter of the matrix products; it also computes the state half of the first layer once
 per state instead of once per action. The gradient is exactly autograd's (``tests/test_critic.py``).
-Critics that are not plain ``Linear``/activation stacks fall back to autograd.
+
+The pass is a pair of PyTorch custom operators (``torch.ops.sb3_mixture.min_twin_critic`` and its backward) with
+their autograd formula registered: the backward's row split has data-dependent shapes, which ``torch.compile`` cannot
+trace, so a compiled training step calls the operators as opaque kernels instead of breaking its graph there.
+Critics that are not plain ``Linear``/activation stacks fall back to autograd with the weights frozen.
 """
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch as th
@@ -18,24 +23,36 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 from torch.nn import functional as F
 
-# Element-wise activations (SB3's ``activation_fn`` choices): their derivative at a row depends on that row only.
-ELEMENTWISE_ACTIVATIONS = (
-    nn.ReLU,
-    nn.Tanh,
-    nn.ELU,
-    nn.LeakyReLU,
-    nn.SiLU,
-    nn.GELU,
-    nn.Sigmoid,
-    nn.Softplus,
-    nn.Mish,
-    nn.SELU,
-    nn.CELU,
-    nn.ReLU6,
-    nn.Hardtanh,
-)
+from sb3_mixture.common.utils import frozen
+
+aten = th.ops.aten
+# Element-wise activations (SB3's ``activation_fn`` choices, default arguments): whether the backward pass reads the
+# layer's output (else its input), and the activation's vector-Jacobian product from that tensor. The operator runs
+# below autograd, so these are aten's own derivative kernels.
+ACTIVATION_BACKWARDS: dict[type[nn.Module], tuple[bool, Callable[[th.Tensor, th.Tensor], th.Tensor]]] = {
+    nn.ReLU: (True, lambda grad, output: aten.threshold_backward(grad, output, 0.0)),
+    nn.Tanh: (True, aten.tanh_backward),
+    nn.Sigmoid: (True, aten.sigmoid_backward),
+    nn.ELU: (False, lambda grad, x: aten.elu_backward(grad, 1.0, 1.0, 1.0, False, x)),
+    nn.SELU: (False, lambda grad, x: aten.elu_backward(grad, 1.6732632423543772, 1.0507009873554805, 1.0, False, x)),
+    nn.CELU: (False, lambda grad, x: aten.elu_backward(grad, 1.0, 1.0, 1.0, False, x)),
+    nn.LeakyReLU: (False, lambda grad, x: aten.leaky_relu_backward(grad, x, 0.01, False)),
+    nn.SiLU: (False, aten.silu_backward),
+    nn.GELU: (False, aten.gelu_backward),
+    nn.Softplus: (False, lambda grad, x: aten.softplus_backward(grad, x, 1.0, 20.0)),
+    nn.Mish: (False, aten.mish_backward),
+    nn.ReLU6: (False, lambda grad, x: aten.hardtanh_backward(grad, x, 0.0, 6.0)),
+    nn.Hardtanh: (False, lambda grad, x: aten.hardtanh_backward(grad, x, -1.0, 1.0)),
+}
+ELEMENTWISE_ACTIVATIONS = tuple(ACTIVATION_BACKWARDS)
+_ACTIVATIONS_BY_NAME = {activation.__name__: activation for activation in ELEMENTWISE_ACTIVATIONS}
 
 Layers = list[tuple[nn.Linear, nn.Module | None]]
+
+
+def _is_default(activation: nn.Module) -> bool:
+    """True when ``activation`` is its class with default arguments, so that its name rebuilds it exactly."""
+    return repr(activation) == repr(type(activation)())
 
 
 def mlp_layers(network: nn.Module) -> Layers | None:
@@ -44,100 +61,166 @@ def mlp_layers(network: nn.Module) -> Layers | None:
         return None
     layers: Layers = []
     for module in network:
-        if isinstance(module, nn.Linear):
+        if isinstance(module, nn.Linear) and module.bias is not None:
             layers.append((module, None))
-        elif isinstance(module, ELEMENTWISE_ACTIVATIONS) and layers and layers[-1][1] is None:
+        elif isinstance(module, ELEMENTWISE_ACTIVATIONS) and _is_default(module) and layers and layers[-1][1] is None:
             layers[-1] = (layers[-1][0], module)
         else:
             return None
     return layers or None
 
 
-def _activate(activation: nn.Module | None, pre_activation: th.Tensor) -> th.Tensor:
+def _activation_names(layers: Layers) -> str:
+    """The operator's encoding of a stack's activations: one class name per layer, '' for none."""
+    return ",".join(type(activation).__name__ if activation is not None else "" for _, activation in layers)
+
+
+def _activations(names: str) -> list[nn.Module | None]:
+    """The activation of each layer from the operator's ``"ReLU,ReLU,"`` encoding ('' for none)."""
+    return [_ACTIVATIONS_BY_NAME[name]() if name else None for name in names.split(",")]
+
+
+def _saved_state(activation: nn.Module | None, pre_activation: th.Tensor, output: th.Tensor) -> th.Tensor:
+    """What the backward pass keeps of a layer: its output or its input (see ``ACTIVATION_BACKWARDS``), nothing if linear."""
     if activation is None:
-        return pre_activation
-    if isinstance(activation, nn.ReLU):
-        # In place: ReLU's derivative is read from its output (positive exactly where the input was).
-        return pre_activation.clamp_min_(0.0)
-    return activation(pre_activation)
+        return output.new_empty(0)
+    return output if ACTIVATION_BACKWARDS[type(activation)][0] else pre_activation
 
 
-def _backward_state(activation: nn.Module | None, pre_activation: th.Tensor, output: th.Tensor) -> th.Tensor:
-    """What the backward pass keeps of a layer: ReLU's boolean mask (a quarter of the memory to gather), else its input."""
-    return output > 0 if isinstance(activation, nn.ReLU) else pre_activation
+@th.library.custom_op("sb3_mixture::min_twin_critic", mutates_args=())
+def _min_twin_critic(
+    features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str
+) -> tuple[th.Tensor, th.Tensor, list[th.Tensor]]:
+    """``min_c Q_c`` for ``[B, M, D]`` actions; also the argmin per row and the states the backward pass needs.
+    ``weights``/``biases``: every critic's layers, critic after critic; ``activations``: one name per layer."""
+    batch_size, n_actions, _ = actions.shape
+    layer_activations = _activations(activations)
+    n_layers = len(layer_activations)
+    features_dim = features.shape[1]
+    q_values, saved = [], []
+    hidden = features
+    for start in range(0, len(weights), n_layers):
+        first_weight, first_bias = weights[start], biases[start]
+        # [features, action] in: the features part once per state, broadcast over the actions.
+        state_part = F.linear(features, first_weight[:, :features_dim], first_bias).unsqueeze(1)
+        pre = (state_part + F.linear(actions, first_weight[:, features_dim:])).reshape(batch_size * n_actions, -1)
+        for layer, activation in enumerate(layer_activations):
+            if layer > 0:
+                pre = F.linear(hidden, weights[start + layer], biases[start + layer])
+            # ReLU in place: its derivative is read from its output.
+            hidden = pre.clamp_min_(0.0) if isinstance(activation, nn.ReLU) else pre if activation is None else activation(pre)
+            saved.append(_saved_state(activation, pre, hidden))
+        q_values.append(hidden)
+    min_q, argmin = th.cat(q_values, dim=1).min(dim=1)
+    return min_q.view(batch_size, n_actions), argmin, saved
 
 
-def _activation_backward(activation: nn.Module, saved: th.Tensor, grad: th.Tensor) -> th.Tensor:
-    """Vector-Jacobian product of an element-wise activation, from what :func:`_backward_state` kept."""
-    if isinstance(activation, nn.ReLU):
-        return grad * saved
-    with th.enable_grad():
-        pre_activation = saved.detach().requires_grad_(True)
-        return th.autograd.grad(activation(pre_activation), pre_activation, grad)[0]
+@_min_twin_critic.register_fake
+def _(features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str) -> Any:
+    batch_size, n_actions, _ = actions.shape
+    rows = batch_size * n_actions
+    layer_activations = _activations(activations)
+    saved = [
+        actions.new_empty(0) if activation is None else actions.new_empty(rows, weight.shape[0])
+        for weight, activation in zip(weights, layer_activations * (len(weights) // len(layer_activations)), strict=True)
+    ]
+    return actions.new_empty(batch_size, n_actions), actions.new_empty(rows, dtype=th.long), saved
 
 
-class _MinTwinCritic(th.autograd.Function):
-    """``min_c Q_c`` over critics given as layer lists; differentiable with respect to the actions only."""
-
-    @staticmethod
-    def forward(ctx: Any, actions: th.Tensor, features: th.Tensor, networks: list[Layers]) -> th.Tensor:  # type: ignore[override]
-        batch_size, n_actions, _ = actions.shape
-        features_dim = features.shape[1]
-        q_values, saved = [], []
-        for layers in networks:
-            first, first_activation = layers[0]
-            # [features, action] in: the features part once per state, broadcast over the actions.
-            state_part = F.linear(features, first.weight[:, :features_dim], first.bias).unsqueeze(1)
-            pre = (state_part + F.linear(actions, first.weight[:, features_dim:])).reshape(batch_size * n_actions, -1)
-            hidden = _activate(first_activation, pre)
-            backward_states = [_backward_state(first_activation, pre, hidden)]
-            for linear, activation in layers[1:]:
-                pre = F.linear(hidden, linear.weight, linear.bias)
-                hidden = _activate(activation, pre)
-                backward_states.append(_backward_state(activation, pre, hidden))
-            q_values.append(hidden)
-            saved.append(backward_states)
-        min_q, argmin = th.cat(q_values, dim=1).min(dim=1)
-        ctx.networks, ctx.saved_states, ctx.argmin = networks, saved, argmin
-        ctx.shape, ctx.features_dim = actions.shape, features_dim
-        return min_q.view(batch_size, n_actions)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: th.Tensor) -> tuple[th.Tensor, None, None]:  # type: ignore[override]
-        batch_size, n_actions, action_dim = ctx.shape
-        grad_flat = grad_output.reshape(-1)
-        grad_actions = grad_flat.new_zeros(batch_size * n_actions, action_dim)
-        for critic_index, (layers, saved_states) in enumerate(zip(ctx.networks, ctx.saved_states, strict=True)):
-            rows = (ctx.argmin == critic_index).nonzero().squeeze(1)
-            if rows.numel() == 0:
-                continue
-            grad = grad_flat[rows].unsqueeze(1)
-            for index in range(len(layers) - 1, -1, -1):
-                linear, activation = layers[index]
-                if activation is not None:
-                    grad = _activation_backward(activation, saved_states[index][rows], grad)
-                weight = linear.weight if index > 0 else linear.weight[:, ctx.features_dim :]
+@th.library.custom_op("sb3_mixture::min_twin_critic_backward", mutates_args=())
+def _min_twin_critic_backward(
+    grad_output: th.Tensor,
+    argmin: th.Tensor,
+    saved: list[th.Tensor],
+    weights: list[th.Tensor],
+    activations: str,
+    action_dim: int,
+) -> th.Tensor:
+    """The actions' gradient: each row back through the critic that attained its minimum, and through that one only."""
+    batch_size, n_actions = grad_output.shape
+    layer_activations = _activations(activations)
+    n_layers = len(layer_activations)
+    grad_flat = grad_output.reshape(-1)
+    grad_actions = grad_flat.new_zeros(batch_size * n_actions, action_dim)
+    for critic_index, start in enumerate(range(0, len(weights), n_layers)):
+        rows = (argmin == critic_index).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            continue
+        grad = grad_flat.index_select(0, rows).unsqueeze(1)
+        for layer in range(n_layers - 1, -1, -1):
+            activation = layer_activations[layer]
+            if activation is not None:
+                grad = ACTIVATION_BACKWARDS[type(activation)][1](grad, saved[start + layer].index_select(0, rows))
+            weight = weights[start + layer]
+            if layer == 0:
+                # Transposed product: MKL is slow at [R, H] @ [H, D] for a few action columns, fast at [D, H] @ [H, R].
+                grad = (weight[:, weight.shape[1] - action_dim :].t() @ grad.t()).t()
+            elif weight.shape[0] == 1:
+                grad = grad * weight  # an outer product (the Q head): cheaper as a broadcast than as a matrix product
+            else:
                 grad = grad @ weight
-            grad_actions[rows] = grad
-        return grad_actions.view(batch_size, n_actions, action_dim), None, None
+        grad_actions.index_copy_(0, rows, grad)
+    return grad_actions.view(batch_size, n_actions, action_dim)
 
 
-def min_critic_values(critic: ContinuousCritic, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+@_min_twin_critic_backward.register_fake
+def _(grad_output: th.Tensor, *args: Any) -> th.Tensor:
+    action_dim = args[-1]
+    return grad_output.new_empty(*grad_output.shape, action_dim)
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+    _, actions, weights, _, activations = inputs
+    _, argmin, saved = output
+    ctx.save_for_backward(argmin, *saved, *weights)
+    ctx.set_materialize_grads(False)  # the argmin and saved states get no gradient: no zero tensors for them
+    ctx.n_saved, ctx.n_weights, ctx.activations, ctx.action_dim = len(saved), len(weights), activations, actions.shape[-1]
+
+
+def _backward(ctx: Any, grad_min_q: th.Tensor, *_: Any) -> tuple[Any, ...]:
+    argmin, *tensors = ctx.saved_tensors
+    saved, weights = tensors[: ctx.n_saved], tensors[ctx.n_saved :]
+    grad_actions = _min_twin_critic_backward(grad_min_q, argmin, saved, weights, ctx.activations, ctx.action_dim)
+    no_grads = [None] * ctx.n_weights  # the weights are constants here: no gradient
+    return None, grad_actions, no_grads, no_grads, None
+
+
+_min_twin_critic.register_autograd(_backward, setup_context=_setup_context)
+
+
+def min_critic_values(
+    critic: ContinuousCritic, obs: PyTorchObs, actions: th.Tensor, q_networks: Sequence[nn.Module] | None = None
+) -> th.Tensor:
     """
     ``min_c Q_c(s, a_m)`` for M actions per state, shape ``[B, M]``, differentiable with respect to ``actions``
-    (not to the critic's weights, which must be frozen, nor to its features).
+    only: neither the critic's weights nor its features extractor receive a gradient.
 
     :param critic: SB3 continuous critic
     :param obs: Observations, batch size B
     :param actions: Squashed actions in ``[-1, 1]``, shape ``[B, M, D]``
+    :param q_networks: The Q-networks to take the minimum over (default: all of the critic's)
     """
+    q_networks = critic.q_networks if q_networks is None else q_networks
     with th.no_grad():
         features = critic.extract_features(obs, critic.features_extractor)
-    networks = [mlp_layers(q_net) for q_net in critic.q_networks]
-    frozen = not any(param.requires_grad for q_net in critic.q_networks for param in q_net.parameters())
-    if frozen and all(layers is not None for layers in networks):
-        return _MinTwinCritic.apply(actions, features, networks)
+    networks = [mlp_layers(q_net) for q_net in q_networks]
+    if all(layers is not None for layers in networks) and len({_activation_names(net) for net in networks}) == 1:  # type: ignore[arg-type]
+        layers = [layer for network in networks for layer in network]  # type: ignore[union-attr]
+        activations = _activation_names(networks[0])  # type: ignore[arg-type]
+        weights = [linear.weight.detach() for linear, _ in layers]
+        biases = [linear.bias.detach() for linear, _ in layers]
+        return _min_twin_critic(features, actions, weights, biases, activations)[0]
     batch_size, n_actions, _ = actions.shape
     q_input = th.cat([features.unsqueeze(1).expand(-1, n_actions, -1), actions], dim=-1).reshape(batch_size * n_actions, -1)
-    q_values = th.cat([q_net(q_input) for q_net in critic.q_networks], dim=1)
+    with frozen(*q_networks):
+        q_values = th.cat([q_net(q_input) for q_net in q_networks], dim=1)
     return q_values.min(dim=1).values.view(batch_size, n_actions)
+
+
+def check_compilable_critic(critic: ContinuousCritic, algorithm: str) -> None:
+    """Raise a ``ValueError`` when the critic's Q-networks are not plain stacks (``compile=True`` needs the operator)."""
+    if not all(mlp_layers(q_net) is not None for q_net in critic.q_networks):
+        raise ValueError(
+            f"{algorithm}(compile=True) needs Q-networks of Linear layers and element-wise activations with default "
+            "arguments (SB3's net_arch and activation_fn); this critic has other modules: use compile=False"
+        )

@@ -10,8 +10,7 @@ plus the (detached) log-density estimate that drives the entropy-coefficient upd
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch as th
 
@@ -24,14 +23,15 @@ if TYPE_CHECKING:
 QFunction = Callable[[th.Tensor], th.Tensor]
 
 
-@dataclass
-class ActorLoss:
-    """What an estimator returns for one minibatch."""
+class ActorLoss(NamedTuple):
+    """What an actor loss returns for one minibatch (a NamedTuple: a compiled training step can return it)."""
 
     loss: th.Tensor
     """Scalar loss to minimise."""
     entropy_log_prob: th.Tensor
     """Detached estimate of ``log pi`` per state ``[B]``, fed to the entropy-coefficient loss."""
+    logs: dict[str, th.Tensor] | None = None
+    """Further detached scalars to log under ``train/<name>``."""
 
 
 class MixtureEstimator(ABC):

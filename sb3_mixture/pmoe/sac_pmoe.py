@@ -6,7 +6,6 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
-from sb3_mixture.common.utils import frozen
 from sb3_mixture.pmoe.losses import BACK_PROPAGATION_MODES, TARGET_COMPONENTS, pmoe_losses
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
@@ -72,15 +71,17 @@ class SACPMOE(SACMixture):
         ent_coef: th.Tensor,
         estimator: MixtureEstimator | None = None,
     ) -> ActorLoss:
-        with frozen(*self.critic.q_networks):
-            losses = pmoe_losses(
-                distribution,
-                lambda actions: min_critic_values(self.critic, observations, actions),
-                ent_coef,
-                self.back_propagation,
-            )
-        self.logger.record("train/routing_loss", losses.routing.item())
-        return ActorLoss(loss=losses.primitive + self.routing_coef * losses.routing, entropy_log_prob=losses.best_log_prob)
+        losses = pmoe_losses(
+            distribution,
+            lambda actions: min_critic_values(self.critic, observations, actions),
+            ent_coef,
+            self.back_propagation,
+        )
+        return ActorLoss(
+            loss=losses.primitive + self.routing_coef * losses.routing,
+            entropy_log_prob=losses.best_log_prob,
+            logs={"routing_loss": losses.routing.detach()},
+        )
 
     def _target_q_values(
         self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor

@@ -1,4 +1,4 @@
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch as th
 from stable_baselines3 import PPO
@@ -6,6 +6,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_mixture.common.compile import check_compiler, compile_function
 from sb3_mixture.common.distributions import mixture_statistics
 from sb3_mixture.common.utils import check_box_action_space
 from sb3_mixture.ppo_mixture.policies import CnnPolicy, MixtureActorCriticPolicy, MlpPolicy, MultiInputPolicy
@@ -27,6 +28,9 @@ class PPOMixture(PPO):
     :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)``
         (default 5) and ``state_dependent_std``
     :param env: The environment to learn from
+    :param compile: Run the policy's forward pass (rollout collection) and its ``evaluate_actions`` (the loss's forward
+        and backward passes) as ``torch.compile`` graphs (docs/guide/speed.rst); the same numbers. Needs a C++
+        compiler. Saved with the model; ``load(path, compile=...)`` overrides it.
     :param args: Positional parameters of :class:`stable_baselines3.PPO`
     :param kwargs: Keyword parameters of :class:`stable_baselines3.PPO` (``use_sde`` must stay False)
     """
@@ -40,10 +44,22 @@ class PPOMixture(PPO):
     zoo_key: ClassVar[str] = "ppo_mixture"
     """The RL Zoo key (the registry in ``sb3_mixture/__init__.py`` is built from it)."""
 
+    def __init__(
+        self, policy: str | type[MixtureActorCriticPolicy], env: GymEnv | str, *args: Any, compile: bool = False, **kwargs: Any
+    ):
+        self.compile = compile
+        super().__init__(policy, env, *args, **kwargs)
+
     def _setup_model(self) -> None:
         super()._setup_model()
         # With no entropy bonus the estimate would only be logged: skip its K samples (SB3 then logs -log_prob).
         self.policy.action_dist.estimate_entropy = float(self.ent_coef) != 0.0
+        if self.compile:
+            check_compiler(type(self).__name__)
+            # Instance attributes over the methods: SB3's rollout and train loops call these, and the module's
+            # parameters and saved state are untouched (no ``_orig_mod.`` prefix).
+            self.policy.forward = compile_function(self.policy.forward)  # type: ignore[method-assign]
+            self.policy.evaluate_actions = compile_function(self.policy.evaluate_actions)  # type: ignore[method-assign]
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:

@@ -9,12 +9,11 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
-from stable_baselines3.common.utils import polyak_update
 
+from sb3_mixture.common.compile import polyak_update
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 from sb3_mixture.common.estimators import ActorLoss
-from sb3_mixture.common.utils import frozen
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
 from sb3_mixture.sac_awmp.policies import (
     PAPER_ENT_COEF,
@@ -43,6 +42,8 @@ def importance_weights(advantages: th.Tensor, behaviour_log_prob: th.Tensor) -> 
     :param behaviour_log_prob: ``log mu(a_n|s_n)``, ``[N]``
     :return: ``[N]``, non-negative, summing to 1
     """
+    # A NaN log-weight (an infinite advantage minus an infinite log-density) gets the lowest weight, so one bad
+    # transition cannot take the whole minibatch; a minibatch of NaNs only gives uniform weights.
     log_weights = (advantages - behaviour_log_prob).nan_to_num(nan=-_LOG_WEIGHT_BOUND)
     return th.softmax(log_weights.clamp(-_LOG_WEIGHT_BOUND, _LOG_WEIGHT_BOUND), dim=0)
 
@@ -247,6 +248,9 @@ class SACAWMP(ValueSACMixture):
             logs["prior_loss"].append(objective.loss.item())
             logs["prior_mutual_information"].append(objective.mutual_information.item())
             logs["prior_perturbation"].append(objective.perturbation.item())
+            # Kish's effective sample size of the importance weights, as a fraction of the minibatch: near 0, a few
+            # transitions carry the whole prior update.
+            logs["prior_weights_effective_fraction"].append((1.0 / weights.square().sum() / len(weights)).item())
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
 
@@ -266,47 +270,46 @@ class SACAWMP(ValueSACMixture):
         replay_data = cast(ReplayBufferSamples, type(sampled)(*(_first_rows(field, batch_size) for field in sampled)))
         return self._minibatch_from(replay_data, actor_data, logs)
 
-    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> SquashedGaussianMixture:
-        super()._gradient_step(gradient_step, minibatch, logs)
-        # The statistics are those of the gate rho(.|s), the weights the actions are combined with.
-        return self._gated_mixture
+    def _mixture_for_statistics(self, minibatch: Minibatch) -> SquashedGaussianMixture:
+        """The components with the gate's weights ``rho(.|s)``, the weights the actions are combined with."""
+        observations = minibatch.replay_data.observations
+        distribution = self.actor.get_distribution(observations)
+        log_gate = self.policy.gate_log_weights(observations, distribution)
+        return distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate)
 
     def _value_targets(self, minibatch: Minibatch) -> th.Tensor:
         """``sum_h rho_h [min Q(s, a_h) - alpha log pi_h(a_h|s) - alpha_g log rho_h]``, one sample per component."""
         observations = minibatch.replay_data.observations
-        alpha = float(self.ent_coef_tensor)
         with th.no_grad():
             distribution = self.actor.get_distribution(observations)
             actions, gaussian_actions = distribution.rsample_each_component()
-            soft_option_values = min_critic_values(self.critic, observations, actions) - alpha * (
+            soft_option_values = min_critic_values(self.critic, observations, actions) - minibatch.ent_coef * (
                 distribution.own_log_prob_each_component(gaussian_actions)
             )
             log_gate = self.policy.gate_log_weights(observations, distribution)
-            self._gated_mixture = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate)
             return (log_gate.exp() * (soft_option_values - self.gate_ent_coef * log_gate)).sum(dim=1, keepdim=True)
 
-    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> tuple[SquashedGaussianMixture, ActorLoss]:
-        """The components' step on the larger minibatch, with the prior's assignments ``p = P(.|s, a_buffer)``:
+    def _actor_loss_of(self, minibatch: Minibatch) -> ActorLoss:
+        """The components' loss on the larger minibatch, with the prior's assignments ``p = P(.|s, a_buffer)``:
         ``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``."""
         observations, buffer_actions = minibatch.actor_data.observations, minibatch.actor_data.actions
-        alpha, alpha_gate = float(self.ent_coef_tensor), self.gate_ent_coef
         with th.no_grad():
             log_assignment = self.policy.prior(observations, buffer_actions)
         assignment = log_assignment.exp()
         distribution = self.actor.get_distribution(observations)
         actions, gaussian_actions = distribution.rsample_each_component()
-        with frozen(*self.critic.q_networks):
-            q_values = min_critic_values(self.critic, observations, actions)
+        q_values = min_critic_values(self.critic, observations, actions)
         own_log_probs = distribution.own_log_prob_each_component(gaussian_actions)
-        objective = assignment * (q_values - alpha * own_log_probs - alpha_gate * log_assignment)
-        actor_loss = ActorLoss(-objective.sum(dim=1).mean(), own_log_probs.detach())
-        self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
-        return distribution, actor_loss
+        objective = assignment * (q_values - minibatch.ent_coef * own_log_probs - self.gate_ent_coef * log_assignment)
+        return ActorLoss(-objective.sum(dim=1).mean(), own_log_probs.detach())
 
     def _target_step(self, gradient_step: int) -> None:
         """``V_target`` with ``tau`` (tau_V), the gate's slow critic ``Q_bar`` with ``tau_q``."""
         super()._target_step(gradient_step)
-        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau_q)
+        self._compiled(self._update_critic_target)()
+
+    def _update_critic_target(self) -> None:
+        polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau_q)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def _optimizers(self) -> list[th.optim.Optimizer]:

@@ -3,8 +3,8 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs
-from stable_baselines3.common.utils import polyak_update
 
+from sb3_mixture.common.compile import polyak_update
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.value import StateValue
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
@@ -41,7 +41,7 @@ class ValueMixtureSACPolicy(MixtureSACPolicy):
 
     def update_value_target(self, tau: float) -> None:
         """``psi_bar <- tau psi + (1 - tau) psi_bar``."""
-        polyak_update(self.value.parameters(), self.value_target.parameters(), tau)
+        polyak_update(list(self.value.parameters()), list(self.value_target.parameters()), tau)
 
     def set_training_mode(self, mode: bool) -> None:
         super().set_training_mode(mode)

@@ -2,7 +2,7 @@ from typing import Any, ClassVar
 
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
@@ -68,17 +68,26 @@ class ValueSACMixture(SACMixture):
         raise NotImplementedError
 
     def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
-        replay_data = minibatch.replay_data
-        value_targets = self._value_targets(minibatch)
-        value_loss = 0.5 * F.mse_loss(self.policy.value(replay_data.observations), value_targets)
+        value_loss = self._compiled(self._value_loss_of)(minibatch)
         self._optimizer_step(self.policy.value.optimizer, value_loss, "value_loss", logs)
         # Built after the value step: V_target is not V, but a features extractor shared with V would have changed.
+        super()._critic_step(minibatch, logs)
+
+    def _value_loss_of(self, minibatch: Minibatch) -> th.Tensor:
+        return 0.5 * F.mse_loss(self.policy.value(minibatch.replay_data.observations), self._value_targets(minibatch))
+
+    def _target_q_values(
+        self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
+    ) -> th.Tensor:
+        """``r + gamma (1 - d) V_target(s')``."""
         with th.no_grad():
             next_values = self.policy.value_target(replay_data.next_observations)
-            target_q_values = replay_data.rewards + (1 - replay_data.dones) * minibatch.discounts * next_values
-        self._optimizer_step(self.critic.optimizer, self._critic_loss(replay_data, target_q_values), "critic_loss", logs)
+            return replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
 
     def _target_step(self, gradient_step: int) -> None:
+        self._compiled(self._update_value_target)()
+
+    def _update_value_target(self) -> None:
         self.policy.update_value_target(self.tau)
 
 

@@ -1,4 +1,5 @@
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
@@ -7,20 +8,27 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples
-from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from sb3_mixture.common.critic import min_critic_values
+from sb3_mixture.common.compile import (
+    check_compiler,
+    compile_function,
+    compiled_optimizer_step,
+    polyak_update,
+    set_learning_rate,
+)
+from sb3_mixture.common.critic import check_compilable_critic, min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
-from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, frozen, merge_policy_kwargs
+from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, merge_policy_kwargs
 from sb3_mixture.sac_mixture.policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
 
 if TYPE_CHECKING:
     import optuna
 
 SelfSACMixture = TypeVar("SelfSACMixture", bound="SACMixture")
+CompiledFunction = TypeVar("CompiledFunction", bound=Callable[..., Any])
 # Values logged during ``train``, averaged and recorded at its end (tensors: no device sync per gradient step).
 TrainLogs = dict[str, list[th.Tensor | float]]
 
@@ -36,6 +44,8 @@ class Minibatch(NamedTuple):
     """alpha, detached: the same value serves the critic target and the actor loss."""
     actor_data: ReplayBufferSamples
     """The actor's minibatch: ``replay_data`` itself, except where an algorithm trains its actor on a larger one."""
+    head_mask: th.Tensor | None = None
+    """S2ACM: which critic head trains on each transition, ``[B, N]`` one-hot; None where every head sees every one."""
 
 
 class SACMixture(SAC):
@@ -61,6 +71,9 @@ class SACMixture(SAC):
     :param estimator: Actor-gradient estimator: ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``, ``"lr"``,
         ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
     :param estimator_kwargs: Keyword arguments of the estimator
+    :param compile: Run each loss and each parameter update of the training step as a ``torch.compile`` graph
+        (docs/guide/speed.rst): the same numbers, faster once compiled (tens of seconds, paid once per process).
+        Needs a C++ compiler. Saved with the model; ``load(path, compile=...)`` overrides it.
     :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
     """
@@ -96,9 +109,11 @@ class SACMixture(SAC):
         *args: Any,
         estimator: str | None = None,
         estimator_kwargs: dict[str, Any] | None = None,
+        compile: bool = False,
         **kwargs: Any,
     ):
         algorithm = type(self).__name__
+        self.compile = compile
         if self.has_own_actor_loss and (estimator is not None or estimator_kwargs):
             raise ValueError(f"{algorithm} has its own actor loss: the estimator parameter is not allowed")
         self.estimator = None if self.has_own_actor_loss else (estimator or "mrp")
@@ -124,9 +139,25 @@ class SACMixture(SAC):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._estimator = None if self.estimator is None else make_estimator(self.estimator, **self.estimator_kwargs)
+        self._compiled_functions: dict[str, Callable[..., Any]] = {}
+        if self.compile:
+            check_compiler(type(self).__name__)
+            check_compilable_critic(self.critic, type(self).__name__)
+            # Acting too (predict, rollout collection): an instance attribute over the method leaves the module's
+            # parameters and saved state untouched (no ``_orig_mod.`` prefix).
+            self.actor.forward = compile_function(self.actor.forward)  # type: ignore[method-assign]
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_estimator"]
+        return [*super()._excluded_save_params(), "_estimator", "_compiled_functions"]
+
+    def _compiled(self, function: CompiledFunction, name: str | None = None) -> CompiledFunction:
+        """``function`` itself, or with ``compile=True`` its compiled graph (compiled at its first call, then reused)."""
+        if not self.compile:
+            return function
+        name = name or function.__name__
+        if name not in self._compiled_functions:
+            self._compiled_functions[name] = compile_function(function)
+        return self._compiled_functions[name]  # type: ignore[return-value]
 
     def _store_transition(
         self,
@@ -156,11 +187,11 @@ class SACMixture(SAC):
         self._update_learning_rate(self._optimizers())
         self._before_gradient_steps()
         logs: TrainLogs = defaultdict(list)
-        distribution = None
+        minibatch = None
         for gradient_step in range(gradient_steps):
             minibatch = self._sample_minibatch(batch_size, logs)
-            distribution = self._gradient_step(gradient_step, minibatch, logs)
-        self._record_train_logs(gradient_steps, logs, distribution)
+            self._gradient_step(gradient_step, minibatch, logs)
+        self._record_train_logs(gradient_steps, logs, minibatch)
 
     def _before_gradient_steps(self) -> None:
         """Work done once per ``train`` call, before its gradient steps (none for SAC)."""
@@ -177,51 +208,75 @@ class SACMixture(SAC):
         logs["ent_coef"].append(ent_coef.mean())
         return Minibatch(replay_data, discounts, ent_coef, actor_data)
 
-    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> SquashedGaussianMixture:
-        """One gradient step of every network; returns the actor's mixture on the minibatch (for the statistics)."""
+    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> None:
+        """One gradient step of every network."""
         self._critic_step(minibatch, logs)
-        distribution, actor_loss = self._actor_step(minibatch, logs)
+        actor_loss = self._actor_step(minibatch, logs)
         self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
         self._target_step(gradient_step)
-        return distribution
 
     def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
         """SAC's critic step toward the soft target (the same alpha serves the target and the actor loss)."""
-        target_q_values = self._target_q_values(minibatch.replay_data, minibatch.discounts, minibatch.ent_coef)
-        critic_loss = self._critic_loss(minibatch.replay_data, target_q_values)
+        critic_loss = self._compiled(self._critic_loss_of)(minibatch)
         self._optimizer_step(self.critic.optimizer, critic_loss, "critic_loss", logs)
 
-    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> tuple[SquashedGaussianMixture, ActorLoss]:
+    def _critic_loss_of(self, minibatch: Minibatch) -> th.Tensor:
+        target_q_values = self._target_q_values(minibatch.replay_data, minibatch.discounts, minibatch.ent_coef)
+        return self._critic_loss(minibatch.replay_data, target_q_values)
+
+    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
         """The actor's step on :meth:`_actor_loss`, its mixture built after the critic's step (a features extractor shared
         with the critic has just changed)."""
-        observations = minibatch.actor_data.observations
-        distribution = self.actor.get_distribution(observations)
-        actor_loss = self._actor_loss(distribution, observations, minibatch.ent_coef)
+        actor_loss = self._compiled(self._actor_loss_of)(minibatch)
         self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
-        return distribution, actor_loss
+        for key, value in (actor_loss.logs or {}).items():
+            logs[key].append(value)
+        return actor_loss
+
+    def _actor_loss_of(self, minibatch: Minibatch) -> ActorLoss:
+        observations = minibatch.actor_data.observations
+        return self._actor_loss(self.actor.get_distribution(observations), observations, minibatch.ent_coef)
 
     def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
         """SAC's temperature step, when alpha is tuned, fed with the estimator's mixture log-density."""
         if self.ent_coef_optimizer is None or self.log_ent_coef is None:
             return
-        assert isinstance(self.target_entropy, float)
-        ent_coef_loss = -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
+        ent_coef_loss = self._compiled(self._entropy_coefficient_loss)(entropy_log_prob)
         self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
+
+    def _entropy_coefficient_loss(self, entropy_log_prob: th.Tensor) -> th.Tensor:
+        assert self.log_ent_coef is not None and isinstance(self.target_entropy, float)
+        return -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
 
     def _target_step(self, gradient_step: int) -> None:
         """SAC's Polyak update of the target critic, every ``target_update_interval`` gradient steps."""
         if gradient_step % self.target_update_interval == 0:
-            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-            # Copy running stats, see SB3 GH issue #996
-            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+            self._compiled(self._update_critic_target)()
 
-    @staticmethod
-    def _optimizer_step(optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs) -> None:
+    def _update_critic_target(self) -> None:
+        polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
+        # Copy running stats, see SB3 GH issue #996
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def _optimizer_step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs) -> None:
         """Minimise ``loss`` by one step of ``optimizer``, and log it under ``train/<name>``."""
         optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        # A fused optimizer (the policy's Adam by default) is one kernel already, and Dynamo does not trace it.
+        if self.compile and not optimizer.defaults.get("fused"):
+            key = f"optimizer_step_{id(optimizer)}"
+            if key not in self._compiled_functions:
+                self._compiled_functions[key] = compiled_optimizer_step(optimizer)
+            self._compiled_functions[key]()
+        else:
+            optimizer.step()
         logs[name].append(loss.detach())
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        # SB3's, except that a compiled step's learning-rate tensor is filled in place.
+        learning_rate = self.lr_schedule(self._current_progress_remaining)
+        self.logger.record("train/learning_rate", learning_rate)
+        set_learning_rate(optimizers if isinstance(optimizers, list) else [optimizers], learning_rate)
 
     def _target_q_values(
         self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
@@ -240,15 +295,14 @@ class SACMixture(SAC):
         ent_coef: th.Tensor,
         estimator: MixtureEstimator | None = None,
     ) -> ActorLoss:
-        """The estimator's loss (the model's own unless ``estimator`` is given, as diagnostics do), with the
-        critic's weights frozen: the actor loss must not train the critic. Only the Q-networks are frozen:
-        a features extractor shared with the actor must keep its gradient."""
+        """The estimator's loss (the model's own unless ``estimator`` is given, as diagnostics do). The critic's values
+        carry no gradient to its weights (:func:`~sb3_mixture.common.critic.min_critic_values`): the actor loss must
+        not train the critic."""
         estimator = estimator or self._estimator
         assert estimator is not None, "an algorithm with its own actor loss overrides _actor_loss"
-        with frozen(*self.critic.q_networks):
-            return estimator.actor_loss(
-                distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef
-            )
+        return estimator.actor_loss(
+            distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef
+        )
 
     def _critic_loss(self, replay_data: ReplayBufferSamples, target_q_values: th.Tensor) -> th.Tensor:
         """SAC's: half the sum over the critics of the squared TD error."""
@@ -262,15 +316,22 @@ class SACMixture(SAC):
             optimizers.append(self.ent_coef_optimizer)
         return optimizers
 
-    def _record_train_logs(self, gradient_steps: int, logs: TrainLogs, distribution: SquashedGaussianMixture | None) -> None:
-        """Count the updates, log the means of ``logs`` and the mixture statistics of the last minibatch."""
+    def _record_train_logs(self, gradient_steps: int, logs: TrainLogs, minibatch: Minibatch | None) -> None:
+        """Count the updates, log the means of ``logs`` and the mixture statistics on the last minibatch."""
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", float(th.stack([th.as_tensor(value) for value in values]).mean()))
-        if gradient_steps > 0 and distribution is not None:
-            for key, value in mixture_statistics(distribution).items():
+        if minibatch is not None:
+            # Logging must not move the random stream training draws from (SAC-AWMP's gate samples actions).
+            with th.no_grad(), th.random.fork_rng(devices=[]):
+                statistics = mixture_statistics(self._mixture_for_statistics(minibatch))
+            for key, value in statistics.items():
                 self.logger.record(f"train/{key}", value)
+
+    def _mixture_for_statistics(self, minibatch: Minibatch) -> SquashedGaussianMixture:
+        """The mixture whose statistics are logged: the actor's on the minibatch, after the update."""
+        return self.actor.get_distribution(minibatch.actor_data.observations)
 
     def learn(
         self: SelfSACMixture,

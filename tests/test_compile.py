@@ -1,0 +1,125 @@
+"""``compile=True``: the same numbers as eager, whole graphs, save/load both ways, clear errors (docs/guide/speed.rst)."""
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import torch as th
+import torch._dynamo
+import torch._inductor.config
+from stable_baselines3.common.base_class import BaseAlgorithm
+from torch import nn
+
+from sb3_mixture import PPOPMOE, SACAWMP, PPOMixture, SACMixture
+from sb3_mixture.sac_awmp.policies import AWMPPolicy
+from tests.conftest import ALGORITHMS
+
+# Every algorithm with a compile parameter: the SAC family's keys and the two PPO classes.
+PARAMS = [pytest.param(cls, kwargs, id=key) for key, cls, kwargs in ALGORITHMS] + [
+    pytest.param(PPOMixture, {}, id="ppo_mixture"),
+    pytest.param(PPOPMOE, {}, id="ppo_pmoe"),
+]
+SAC_KWARGS: dict[str, Any] = dict(learning_starts=32, batch_size=32, buffer_size=1_000)
+PPO_KWARGS: dict[str, Any] = dict(n_steps=64, batch_size=32, n_epochs=2)
+AWMP_KWARGS: dict[str, Any] = dict(prior_update_interval=40, prior_gradient_steps=2, prior_window=64)
+
+
+def make(cls: type[BaseAlgorithm], kwargs: dict[str, Any], compile: bool) -> Any:
+    on_policy = issubclass(cls, PPOMixture)
+    extra = {**(PPO_KWARGS if on_policy else SAC_KWARGS), **(AWMP_KWARGS if cls.__name__ == "SACAWMP" else {})}
+    policy_kwargs = dict(net_arch=[16, 16], n_components=3)
+    return cls("MlpPolicy", "Pendulum-v1", seed=3, compile=compile, policy_kwargs=policy_kwargs, **kwargs, **extra)
+
+
+@pytest.fixture
+def same_random_numbers() -> Iterator[None]:
+    """Inductor draws random numbers with its own generator; its fallback draws them with eager's, in eager's order, so
+    a compiled and an eager run from one seed sample the same actions."""
+    torch._dynamo.reset()
+    with torch._inductor.config.patch(fallback_random=True):
+        yield
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("cls,kwargs", PARAMS)
+def test_compiled_training_matches_eager(
+    cls: type[BaseAlgorithm], kwargs: dict[str, Any], same_random_numbers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if cls is SACAWMP:
+        # Its value target draws twice (the components' actions, then the gate's) in one graph with gradients, where
+        # the fallback gives both draws the SAME numbers (Inductor's own generator draws them independently, as eager
+        # does): compare with the gate at the components' means, one draw per graph.
+        gate_log_weights = AWMPPolicy.gate_log_weights
+        monkeypatch.setattr(
+            AWMPPolicy,
+            "gate_log_weights",
+            lambda self, obs, distribution, deterministic=False: gate_log_weights(self, obs, distribution, deterministic=True),
+        )
+    steps = 128 if issubclass(cls, PPOMixture) else 64  # two rollouts; 32 gradient steps past learning_starts
+    # One after the other: SB3 seeds the global generators at construction, which the other model's learn would move.
+    eager = make(cls, kwargs, compile=False)
+    eager.learn(steps)
+    compiled = make(cls, kwargs, compile=True)
+    compiled.learn(steps)
+    # Tolerance: Inductor fuses element-wise kernels and reorders float32 sums, so each value differs by rounding
+    # (1e-7 relative); tens of Adam steps normalise the gradients, which carries that rounding into the parameters.
+    # A real difference (a different sample, a missing term) moves them by 1e-3 or more after the first step.
+    state = compiled.policy.state_dict()
+    for name, value in eager.policy.state_dict().items():
+        th.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-4, msg=lambda text, name=name: f"{name}: {text}")
+    for name in ("train/actor_loss", "train/critic_loss", "train/policy_gradient_loss", "train/value_loss"):
+        if name in eager.logger.name_to_value:
+            np.testing.assert_allclose(compiled.logger.name_to_value[name], eager.logger.name_to_value[name], rtol=1e-3)
+
+
+@pytest.mark.parametrize("cls,kwargs", PARAMS)
+def test_compiled_step_is_whole_graphs_compiled_once(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    model = make(cls, kwargs, compile=True)
+    model.learn(128)
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert graphs > 0
+    model.learn(128, reset_num_timesteps=False)
+    # No graph break anywhere (fullgraph=True would raise one too) and nothing compiled again in the steady state.
+    assert not torch._dynamo.utils.counters["graph_break"]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs
+
+
+@pytest.mark.parametrize("cls,kwargs", [PARAMS[0], PARAMS[-2]])
+def test_compiled_and_eager_models_load_into_each_other(
+    cls: type[BaseAlgorithm], kwargs: dict[str, Any], tmp_path: Any
+) -> None:
+    model = make(cls, kwargs, compile=True)
+    model.learn(64)
+    assert not any("_orig_mod" in name for name in model.policy.state_dict())
+    observations = np.stack([model.observation_space.sample() for _ in range(8)])
+    expected, _ = model.predict(observations, deterministic=True)
+    model.save(tmp_path / "compiled.zip")
+
+    eager: Any = cls.load(tmp_path / "compiled.zip", env=model.env, compile=False)
+    assert eager.compile is False
+    np.testing.assert_allclose(eager.predict(observations, deterministic=True)[0], expected, rtol=1e-5, atol=1e-6)
+    eager.learn(64, reset_num_timesteps=False)
+    eager.save(tmp_path / "eager.zip")
+
+    compiled_again: Any = cls.load(tmp_path / "eager.zip", env=model.env, compile=True)
+    assert compiled_again.compile is True
+    expected, _ = eager.predict(observations, deterministic=True)
+    np.testing.assert_allclose(compiled_again.predict(observations, deterministic=True)[0], expected, rtol=1e-5, atol=1e-6)
+    compiled_again.learn(64, reset_num_timesteps=False)
+
+
+def test_compile_without_a_cpp_compiler_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    for cls in (SACMixture, PPOMixture):
+        with pytest.raises(RuntimeError, match=r"compile=True\) needs a C\+\+ compiler.*g\+\+.*compile=False"):
+            cls("MlpPolicy", "Pendulum-v1", compile=True)
+
+
+def test_compile_with_a_critic_the_operator_cannot_run_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"compile=True\) needs Q-networks of Linear layers.*compile=False"):
+        SACMixture("MlpPolicy", "Pendulum-v1", compile=True, policy_kwargs=dict(activation_fn=nn.Hardswish))
