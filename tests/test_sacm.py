@@ -1,6 +1,7 @@
 """SACM's mixture-entropy estimate against the Kolchinsky-Tracey bounds and Monte Carlo, and S2ACM's heads."""
 
 import math
+from collections import defaultdict
 from typing import Any
 
 import gymnasium as gym
@@ -78,6 +79,45 @@ def test_s2acm_heads_and_partial_entropy_targets() -> None:
     assert not th.allclose(targets[:, 0], targets[:, 2])
     # SACM keeps one shared twin critic.
     assert len(SACM("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16])).critic.q_networks) == 2
+
+
+def head_gradients(model: S2ACM, minibatch: Any) -> list[th.Tensor]:
+    """The critic loss's gradient on each head's first network's output layer."""
+    model.critic.zero_grad(set_to_none=True)
+    th.manual_seed(0)  # the same next actions in the target each time
+    model._critic_loss_of(minibatch).backward()
+    return [model.critic.q_networks[2 * head][-1].weight.grad.clone() for head in range(3)]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bootstrap_heads", [True, False])
+def test_s2acm_heads_train_on_disjoint_transitions(bootstrap_heads: bool) -> None:
+    """Baram et al., Section 4: the heads train on non-overlapping data (the transition at buffer position p trains head
+    p mod N); changing the rewards of head 0's transitions changes head 0's gradient and no other head's."""
+    model = S2ACM(
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_starts=50,
+        batch_size=64,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+        bootstrap_heads=bootstrap_heads,
+    )
+    model.learn(60)
+    minibatch = model._sample_minibatch(64, defaultdict(list))
+    assert (minibatch.head_mask is not None) == bootstrap_heads
+    if bootstrap_heads:
+        heads = th.as_tensor(model.replay_buffer.last_indices % 3)  # type: ignore[union-attr]
+        th.testing.assert_close(minibatch.head_mask, th.nn.functional.one_hot(heads, 3).float())
+    else:
+        heads = th.arange(64) % 3
+    before = head_gradients(model, minibatch)
+    replay_data = minibatch.replay_data
+    rewards = replay_data.rewards + 10.0 * (heads == 0).float().unsqueeze(1)
+    after = head_gradients(model, minibatch._replace(replay_data=replay_data._replace(rewards=rewards)))
+    assert not th.allclose(before[0], after[0])
+    for head in (1, 2):
+        # Without the split every head regresses on every transition, so every head's gradient moves.
+        assert th.allclose(before[head], after[head]) == bootstrap_heads
 
 
 class SixDimensionalActions(gym.Env):

@@ -1,17 +1,21 @@
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
+from torch.nn import functional as F
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
-from sb3_mixture.common.utils import frozen
 from sb3_mixture.sac_mixture import SACMixture
 from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
+from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
 
 SACM_DEFAULT_N_COMPONENTS = 3
 
@@ -82,12 +86,32 @@ class SACM(SACMixture):
     ) -> ActorLoss:
         actions, gaussian_actions = distribution.rsample_each_component()
         log_probs = distribution.log_prob(actions, gaussian_actions)  # L_i = -H_i
-        with frozen(*self.critic.q_networks):
-            q_values = self._component_q_values(self.critic, observations, actions)
+        q_values = self._component_q_values(self.critic, observations, actions)
         loss = (distribution.weights * (ent_coef * log_probs - q_values)).sum(dim=1).mean()
-        self.logger.record("train/mixture_entropy", mixed_marginal_entropy(log_probs, distribution.weights).mean().item())
         # Each temperature is tuned on its component's own log-density.
-        return ActorLoss(loss=loss, entropy_log_prob=distribution.own_log_prob_each_component(gaussian_actions).detach())
+        return ActorLoss(
+            loss=loss,
+            entropy_log_prob=distribution.own_log_prob_each_component(gaussian_actions).detach(),
+            logs={"mixture_entropy": mixed_marginal_entropy(log_probs, distribution.weights).mean().detach()},
+        )
+
+
+class IndexedSamplesMixin:
+    """A replay buffer that remembers the buffer positions of its last minibatch (S2ACM splits the data by position)."""
+
+    last_indices: np.ndarray
+
+    def _get_samples(self, batch_inds: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        self.last_indices = batch_inds
+        return super()._get_samples(batch_inds, *args, **kwargs)  # type: ignore[misc]
+
+
+class IndexedReplayBuffer(IndexedSamplesMixin, ReplayBuffer):
+    """SB3's ``ReplayBuffer`` with :class:`IndexedSamplesMixin`."""
+
+
+class IndexedDictReplayBuffer(IndexedSamplesMixin, DictReplayBuffer):
+    """SB3's ``DictReplayBuffer`` with :class:`IndexedSamplesMixin`."""
 
 
 class S2ACM(SACM):
@@ -98,31 +122,74 @@ class S2ACM(SACM):
     (SB3's ``ContinuousCritic`` with ``n_critics = 2N``). Head i's entropy bonus is the partial sum of the
     mixed marginal entropies ``sum_{j<=i} w_j H_j(s')`` (**choice**: weighted by ``w_j`` so that the last
     head's bonus is exactly SACM's entropy estimate), evaluated at component i's next action
-    ``a'_i ~ pi_i(.|s')``; component i is trained against head i. All heads see the whole minibatch (the
-    paper's optional bootstrap masks are not implemented).
+    ``a'_i ~ pi_i(.|s')``; component i is trained against head i.
+
+    The heads train on non-overlapping data, as the paper proposes to break their symmetry ("train them using
+    non-overlapping bootstrapped data samples", Section 4): the transition stored at buffer position p trains head
+    ``p mod N`` only, so each head sees a fixed, disjoint ``1/N`` of the replay buffer and
+    a minibatch gives each head about ``B/N`` rows (each head's loss is the mean over its own rows).
+
+    :param bootstrap_heads: Split the data between the heads as above (the paper's); False trains every head on the
+        whole minibatch
     """
 
     zoo_key = "s2acm"
     zoo_config = "sacm"  # SACM's hyperparameters (the paper's for both)
 
-    def __init__(self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any):
+    def __init__(
+        self,
+        policy: str | type[MixtureSACPolicy],
+        env: GymEnv | str,
+        *args: Any,
+        bootstrap_heads: bool = True,
+        **kwargs: Any,
+    ):
+        self.bootstrap_heads = bootstrap_heads
+        replay_buffer_class = kwargs.get("replay_buffer_class")
+        if bootstrap_heads and replay_buffer_class is not None and not issubclass(replay_buffer_class, IndexedSamplesMixin):
+            raise ValueError(
+                "S2ACM(bootstrap_heads=True) needs replay_buffer_class to record the minibatch positions: "
+                "a subclass of sb3_mixture.sacm.sacm.IndexedSamplesMixin (or bootstrap_heads=False)"
+            )
         # N heads of twin critics: the critic count follows the number of components.
         policy_kwargs = {**self.default_policy_kwargs, **(kwargs.get("policy_kwargs") or {})}
         kwargs["policy_kwargs"] = {**policy_kwargs, "n_critics": 2 * policy_kwargs["n_components"]}
         super().__init__(policy, env, *args, **kwargs)
 
+    def _setup_model(self) -> None:
+        if self.bootstrap_heads and self.replay_buffer_class is None:
+            dict_observations = isinstance(self.observation_space, spaces.Dict)
+            self.replay_buffer_class = IndexedDictReplayBuffer if dict_observations else IndexedReplayBuffer
+        super()._setup_model()
+
+    def _sample_minibatch(self, batch_size: int, logs: TrainLogs) -> Minibatch:
+        minibatch = super()._sample_minibatch(batch_size, logs)
+        if not self.bootstrap_heads:
+            return minibatch
+        assert isinstance(self.replay_buffer, IndexedSamplesMixin)
+        heads = th.as_tensor(self.replay_buffer.last_indices % self.policy.n_components, device=self.device)
+        return minibatch._replace(head_mask=F.one_hot(heads.long(), self.policy.n_components).float())
+
+    def _critic_loss_of(self, minibatch: Minibatch) -> th.Tensor:
+        """Each head's twins regress on that head's target: half the sum over the 2N networks of the mean squared error
+        over the head's own transitions (all of the minibatch without ``bootstrap_heads``)."""
+        replay_data = minibatch.replay_data
+        target_q_values = self._target_q_values(replay_data, minibatch.discounts, minibatch.ent_coef)
+        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)  # [B, 2N]
+        per_head = current_q_values.shape[1] // target_q_values.shape[1]
+        squared_errors = (current_q_values - target_q_values.repeat_interleave(per_head, dim=1)).square()
+        if minibatch.head_mask is None:
+            return 0.5 * squared_errors.mean(dim=0).sum()
+        mask = minibatch.head_mask.repeat_interleave(per_head, dim=1)
+        return 0.5 * ((squared_errors * mask).sum(dim=0) / mask.sum(dim=0).clamp(min=1.0)).sum()
+
     def _component_q_values(self, critic: ContinuousCritic, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """Head i (its twin pair, minimum) on component i's action: ``[B, N, D]`` -> ``[B, N]``."""
         n_heads = actions.shape[1]
         per_head = len(critic.q_networks) // n_heads
-        with th.no_grad():
-            features = critic.extract_features(observations, critic.features_extractor)
-        values = []
-        for head in range(n_heads):
-            q_input = th.cat([features, actions[:, head]], dim=1)
-            twins = critic.q_networks[head * per_head : (head + 1) * per_head]
-            values.append(th.cat([q_net(q_input) for q_net in twins], dim=1).min(dim=1).values)
-        return th.stack(values, dim=1)
+        heads = [critic.q_networks[head * per_head : (head + 1) * per_head] for head in range(n_heads)]
+        values = [min_critic_values(critic, observations, actions[:, head : head + 1], heads[head]) for head in range(n_heads)]
+        return th.cat(values, dim=1)
 
     def _target_q_values(
         self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
@@ -137,10 +204,3 @@ class S2ACM(SACM):
             return replay_data.rewards + (1 - replay_data.dones) * discounts * (
                 next_q_values + ent_coef.mean() * partial_entropy
             )
-
-    def _critic_loss(self, replay_data: ReplayBufferSamples, target_q_values: th.Tensor) -> th.Tensor:
-        """Each head's twins regress on that head's target: half the sum over the 2N networks of the MSE."""
-        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)  # [B, 2N]
-        per_head = current_q_values.shape[1] // target_q_values.shape[1]
-        targets = target_q_values.repeat_interleave(per_head, dim=1)
-        return 0.5 * (current_q_values - targets).square().mean(dim=0).sum()
