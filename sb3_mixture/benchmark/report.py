@@ -124,17 +124,99 @@ def curve_intervals(curves: dict[str, np.ndarray], reps: int, seed: int = BOOTST
         return rly.get_interval_estimates(curves, iqm_over_time, reps=reps, random_state=random_state)
 
 
+def algorithm_colour(algo: str) -> Any:
+    """One colour per algorithm, the same in every figure of every report: SB3's keys then the registry's, in order,
+    on matplotlib's 20-colour palette, strong hues first (an unknown key takes a colour from its name)."""
+    from matplotlib import colormaps
+
+    from sb3_mixture.zoo import zoo_entries
+
+    keys = ["sac", "td3", "ppo", *zoo_entries()]
+    colours = colormaps["tab20"].colors  # type: ignore[attr-defined]  # a ListedColormap
+    palette = colours[0::2] + colours[1::2]  # the ten strong hues first, their light twins after
+    index = keys.index(algo) if algo in keys else len(keys) + sum(map(ord, algo)) % (len(palette) - len(keys))
+    return palette[index % len(palette)]
+
+
+def _legend_outside(figure: Any, axis: Any) -> None:
+    """The legend to the right of the axes, where it hides no data."""
+    axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    figure.tight_layout()
+
+
 def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: dict, title: str, path: Path) -> None:
     from sb3_mixture.plots import new_figure
 
-    figure, axis = new_figure()
+    figure, axis = new_figure(width=8.0)
     for algo, steps in steps_by_algo.items():
-        axis.plot(steps, point[algo], label=algo)
-        axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2)
+        colour = algorithm_colour(algo)
+        axis.plot(steps, point[algo], label=algo, color=colour)
+        axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=colour)
     axis.set(xlabel="environment steps", ylabel="evaluation return (IQM, 95% CI)")
     axis.set_title(textwrap.fill(title, 60), fontsize="medium")  # long variant names would run off the figure
-    axis.legend(fontsize="small")
+    _legend_outside(figure, axis)
+    figure.savefig(path, dpi=110)
+
+
+def _plot_interval_estimates(tasks: dict[str, dict[str, np.ndarray]], reps: int, path: Path) -> None:
+    """rliable's interval-estimate plot: final IQM and mean with 95% CIs, one row of panels per task."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    from sb3_mixture.plots import new_figure
+
+    figure = new_figure()[0]
+    figure.clear()
+    figure.set_size_inches(9.0, 1.0 + 0.45 * sum(len(scores) for scores in tasks.values()))
+    grid = figure.subplots(len(tasks), 2, squeeze=False)
+    for row, (task, scores) in enumerate(tasks.items()):
+        with _seeded_global_numpy(BOOTSTRAP_SEED) as random_state:
+            point, interval = rly.get_interval_estimates(
+                scores,
+                lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)]),
+                reps=reps,
+                random_state=random_state,
+            )
+        algos = list(scores)
+        for column, name in enumerate(("IQM", "mean")):
+            axis = grid[row][column]
+            for y, algo in enumerate(algos):
+                low, high = interval[algo][0][column], interval[algo][1][column]
+                axis.barh(y, high - low, left=low, height=0.6, color=algorithm_colour(algo), alpha=0.75)
+                axis.vlines(point[algo][column], y - 0.3, y + 0.3, color="black", linewidth=1.5)
+            axis.set_yticks(range(len(algos)), algos if column == 0 else [""] * len(algos))
+            axis.set_title(f"{task}: final {name}", fontsize="small")
     figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int, path: Path) -> None:
+    """rliable's performance profile across tasks: the fraction of runs whose final return, min-max normalised over
+    every run of that task, exceeds tau (with 95% CI bands)."""
+    from rliable import library as rly
+
+    from sb3_mixture.plots import new_figure
+
+    algos = sorted({algo for scores in tasks.values() for algo in scores})
+    normalised: dict[str, list[np.ndarray]] = {algo: [] for algo in algos}
+    for scores in tasks.values():
+        values = np.concatenate([value.ravel() for value in scores.values()])
+        low, span = values.min(), max(values.max() - values.min(), 1e-12)
+        for algo in algos:
+            normalised[algo].append((scores[algo][:, 0] - low) / span if algo in scores else np.full(1, np.nan))
+    n_runs = min(len(runs) for runs in normalised[algos[0]])
+    matrices = {algo: np.stack([runs[:n_runs] for runs in per_task], axis=1) for algo, per_task in normalised.items()}
+    thresholds = np.linspace(0.0, 1.0, 51)
+    with _seeded_global_numpy(BOOTSTRAP_SEED):
+        profiles, bands = rly.create_performance_profile(matrices, thresholds, reps=reps)
+    figure, axis = new_figure(width=8.0)
+    for algo in algos:
+        colour = algorithm_colour(algo)
+        axis.plot(thresholds, profiles[algo], label=algo, color=colour)
+        axis.fill_between(thresholds, bands[algo][0], bands[algo][1], alpha=0.2, color=colour)
+    axis.set(xlabel="normalised final return tau (min-max over the task's runs)", ylabel="fraction of runs > tau")
+    axis.set_title(f"Performance profile over {len(tasks)} task(s)", fontsize="medium")
+    _legend_outside(figure, axis)
     figure.savefig(path, dpi=110)
 
 
@@ -174,8 +256,10 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
     if reference != REFERENCE:
         report += f" --reference {reference}"
     lines += ["Produced by:", "", *[f"    {command}" for command in commands], f"    {report}", ""]
+    final_by_task: dict[str, dict[str, np.ndarray]] = {}
     for (env_id, variant, budget), algos in group_by_task(results).items():
         scores = {algo: final_scores(runs) for algo, runs in algos.items()}
+        final_by_task[f"{env_id}, {variant}, {budget}"] = scores
         iqm = iqm_intervals(scores, reps)
         improvement = improvement_intervals(scores, reference, reps) if reference in scores else {}
         heading = f"{env_id}, {variant}, {budget} steps"
@@ -198,6 +282,22 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         image = output.parent / f"{output.stem}_{env_id.replace('/', '__')}_{variant}_{budget}.png"
         _plot_curves(steps, point, interval, heading, image)
         lines += ["", f"![learning curves]({image.name})", ""]
+    if final_by_task:
+        intervals_image = output.parent / f"{output.stem}_interval_estimates.png"
+        _plot_interval_estimates(final_by_task, reps, intervals_image)
+        profile_image = output.parent / f"{output.stem}_performance_profile.png"
+        _plot_performance_profile(final_by_task, reps, profile_image)
+        lines += [
+            "## Across tasks",
+            "",
+            "Final IQM and mean with 95% CIs per task, and the performance profile (final returns min-max normalised "
+            "over every run of a task; runs beyond the smallest count per task are left out):",
+            "",
+            f"![interval estimates]({intervals_image.name})",
+            "",
+            f"![performance profile]({profile_image.name})",
+            "",
+        ]
     markdown = "\n".join(lines)
     output.write_text(markdown)
     return markdown
