@@ -155,3 +155,48 @@ def test_gate_critic_moves_slowly() -> None:
 def test_bad_parameters(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SACAWMP("MlpPolicy", "Pendulum-v1", **kwargs)
+
+
+def test_component_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The components' loss ``-sum_o p_o [Q(s, a_o) - alpha log pi_o(a_o|s) - alpha_g log p_o]`` (``a_o ~ pi_o``
+    reparameterized, ``p`` the prior's fixed assignment) is an unbiased gradient of
+    ``sum_o p_o E_{pi_o}[alpha log pi_o(a) - Q(a)]`` (quadrature with torch.distributions on the 1-D bandit, Q the
+    bandit's reward); a copy that scores each component with the mixture's density is caught."""
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    import sb3_mixture.sac_awmp.sac_awmp as awmp_module
+    from sb3_mixture.diagnostics import flat_gradient
+    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
+    from tests.bandit import BanditPolicy, q_function, reward
+
+    th.manual_seed(0)
+    policy = BanditPolicy.uniform()
+    alpha, n_states = 0.2, 2_000
+    assignment = th.tensor([0.5, 0.3, 0.2], dtype=th.float64)
+    model = fast_model(policy_kwargs=dict(net_arch=[8], n_components=3))
+    monkeypatch.setattr(awmp_module, "min_critic_values", lambda critic, observations, actions: q_function(actions))
+    monkeypatch.setattr(model.policy.prior, "forward", lambda observations, actions: assignment.log().expand(n_states, -1))
+    monkeypatch.setattr(model.actor, "get_distribution", lambda observations: policy.distribution(n_states))
+    zeros = th.zeros(n_states, 1)
+    data = ReplayBufferSamples(zeros, zeros, zeros, zeros, zeros)
+    minibatch = Minibatch(data, 0.99, th.tensor(alpha, dtype=th.float64), data)
+
+    grid = th.linspace(-12.0, 12.0, 200_001, dtype=th.float64)
+    components = Normal(policy.mean.view(-1, 1), policy.log_std.exp().view(-1, 1))
+    own_log_density_a = components.log_prob(grid) - th.log1p(-(th.tanh(grid) ** 2))
+    integrand = components.log_prob(grid).exp() * (alpha * own_log_density_a - reward(th.tanh(grid)))
+    objective = (assignment * th.trapezoid(integrand, grid)).sum()
+    exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
+
+    def z_scores(loss: object) -> th.Tensor:
+        samples = th.stack([flat_gradient(loss(), policy.parameters) for _ in range(200)])  # type: ignore[operator]
+        return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
+
+    z = z_scores(lambda: model._actor_loss_of(minibatch).loss)
+    assert z.abs().max() < 4.5, z
+
+    def mixture_density() -> th.Tensor:
+        actions, log_probs = policy.distribution(n_states).rsample_each_component_with_log_prob()
+        return -(assignment * (q_function(actions) - alpha * log_probs)).sum(dim=1).mean()
+
+    assert z_scores(mixture_density).abs().max() > 10
