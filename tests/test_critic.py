@@ -75,3 +75,19 @@ def test_unusual_critics_fall_back_to_autograd_without_training_the_critic() -> 
     assert mlp_layers(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 1))) is None
     assert mlp_layers(nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1))) is None  # not its default
     assert mlp_layers(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))) is not None
+
+
+def test_compiled_pass_is_the_eager_pass() -> None:
+    """Under torch.compile the pass goes through the custom operators: the same values and action gradients."""
+    th.manual_seed(2)
+    critic = make_critic(nn.ReLU)
+    obs = th.randn(16, 5)
+    actions = (th.rand(16, 3, 3) * 2 - 1).requires_grad_(True)
+    weights = th.randn(16, 3)
+
+    def weighted_sum(actions: th.Tensor) -> th.Tensor:
+        return (weights * min_critic_values(critic, obs, actions)).sum()
+
+    (eager,) = th.autograd.grad(weighted_sum(actions), actions)
+    (compiled,) = th.autograd.grad(th.compile(weighted_sum, fullgraph=True)(actions), actions)
+    th.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)

@@ -8,9 +8,10 @@ runs the forward pass of both critics and the backward pass of the minimising cr
 which removes a quarter of the matrix products; it also computes the state half of the first layer once
 per state instead of once per action. The gradient is exactly autograd's (``tests/test_critic.py``).
 
-The pass is a pair of PyTorch custom operators (``torch.ops.sb3_mixture.min_twin_critic`` and its backward) with
-their autograd formula registered: the backward's row split has data-dependent shapes, which ``torch.compile`` cannot
-trace, so a compiled training step calls the operators as opaque kernels instead of breaking its graph there.
+Under ``torch.compile`` the pass is a pair of PyTorch custom operators (``torch.ops.sb3_mixture.min_twin_critic`` and
+its backward) with their autograd formula registered: the backward's row split has data-dependent shapes, which the
+compiler cannot trace, so a compiled training step calls the operators as opaque kernels instead of breaking its
+graph there. Eager code calls the same two functions through an ``autograd.Function``, which dispatches faster.
 Critics that are not plain ``Linear``/activation stacks fall back to autograd with the weights frozen.
 """
 
@@ -87,8 +88,7 @@ def _saved_state(activation: nn.Module | None, pre_activation: th.Tensor, output
     return output if ACTIVATION_BACKWARDS[type(activation)][0] else pre_activation
 
 
-@th.library.custom_op("sb3_mixture::min_twin_critic", mutates_args=())
-def _min_twin_critic(
+def min_twin_critic_forward(
     features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str
 ) -> tuple[th.Tensor, th.Tensor, list[th.Tensor]]:
     """``min_c Q_c`` for ``[B, M, D]`` actions; also the argmin per row and the states the backward pass needs.
@@ -115,6 +115,9 @@ def _min_twin_critic(
     return min_q.view(batch_size, n_actions), argmin, saved
 
 
+_min_twin_critic = th.library.custom_op("sb3_mixture::min_twin_critic", mutates_args=())(min_twin_critic_forward)
+
+
 @_min_twin_critic.register_fake
 def _(features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str) -> Any:
     batch_size, n_actions, _ = actions.shape
@@ -127,8 +130,7 @@ def _(features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases:
     return actions.new_empty(batch_size, n_actions), actions.new_empty(rows, dtype=th.long), saved
 
 
-@th.library.custom_op("sb3_mixture::min_twin_critic_backward", mutates_args=())
-def _min_twin_critic_backward(
+def min_twin_critic_backward(
     grad_output: th.Tensor,
     argmin: th.Tensor,
     saved: list[th.Tensor],
@@ -163,6 +165,11 @@ def _min_twin_critic_backward(
     return grad_actions.view(batch_size, n_actions, action_dim)
 
 
+_min_twin_critic_backward = th.library.custom_op("sb3_mixture::min_twin_critic_backward", mutates_args=())(
+    min_twin_critic_backward
+)
+
+
 @_min_twin_critic_backward.register_fake
 def _(grad_output: th.Tensor, *args: Any) -> th.Tensor:
     action_dim = args[-1]
@@ -188,6 +195,25 @@ def _backward(ctx: Any, grad_min_q: th.Tensor, *_: Any) -> tuple[Any, ...]:
 _min_twin_critic.register_autograd(_backward, setup_context=_setup_context)
 
 
+class _EagerMinTwinCritic(th.autograd.Function):
+    """The same forward and backward outside ``torch.compile``, without the operator's dispatch (0.5 ms per call)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str
+    ) -> th.Tensor:
+        min_q, argmin, saved = min_twin_critic_forward(features, actions, weights, biases, activations)
+        ctx.save_for_backward(argmin, *saved)
+        ctx.weights, ctx.activations, ctx.action_dim = weights, activations, actions.shape[-1]
+        return min_q
+
+    @staticmethod
+    def backward(ctx: Any, grad_min_q: th.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        argmin, *saved = ctx.saved_tensors
+        grad_actions = min_twin_critic_backward(grad_min_q, argmin, saved, ctx.weights, ctx.activations, ctx.action_dim)
+        return None, grad_actions, None, None, None
+
+
 def min_critic_values(
     critic: ContinuousCritic, obs: PyTorchObs, actions: th.Tensor, q_networks: Sequence[nn.Module] | None = None
 ) -> th.Tensor:
@@ -209,7 +235,9 @@ def min_critic_values(
         activations = _activation_names(networks[0])  # type: ignore[arg-type]
         weights = [linear.weight.detach() for linear, _ in layers]
         biases = [linear.bias.detach() for linear, _ in layers]
-        return _min_twin_critic(features, actions, weights, biases, activations)[0]
+        if th.compiler.is_compiling():
+            return _min_twin_critic(features, actions, weights, biases, activations)[0]
+        return _EagerMinTwinCritic.apply(features, actions, weights, biases, activations)
     batch_size, n_actions, _ = actions.shape
     q_input = th.cat([features.unsqueeze(1).expand(-1, n_actions, -1), actions], dim=-1).reshape(batch_size * n_actions, -1)
     with frozen(*q_networks):
