@@ -18,9 +18,13 @@ def test_readme_marks_the_train_and_test_commands() -> None:
 
 def test_ci_runs_the_commands_read_from_the_readme() -> None:
     ci = (REPO / ".ci" / "run").read_text()
+    commands = readme_commands(README.read_text())
+    # Written out, and compared with the README's at run time.
+    assert f"train_command='{commands['train']}'" in ci and f"test_command='{commands['tests']}'" in ci
     assert "python3 scripts/readme_commands.py train" in ci and "python3 scripts/readme_commands.py tests" in ci
     assert "python3 -m venv" in ci
-    assert "pip install" not in ci.replace("pip check", "")  # every install step is the README's
+    outside_readme_commands = ci.replace(commands["train"], "").replace(commands["tests"], "").replace("pip check", "")
+    assert "pip install" not in outside_readme_commands  # every install step is the README's
 
 
 def test_a_name_marked_twice_is_refused() -> None:
