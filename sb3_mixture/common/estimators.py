@@ -32,6 +32,8 @@ class ActorLoss(NamedTuple):
     """Detached estimate of ``log pi`` per state ``[B]``, fed to the entropy-coefficient loss."""
     logs: dict[str, th.Tensor] | None = None
     """Further detached scalars to log under ``train/<name>``."""
+    mixture: tuple[th.Tensor, th.Tensor, th.Tensor] | None = None
+    """The actor's mixture on the minibatch, detached ``(mean, log_std, logits)``, for the logged statistics."""
 
 
 class MixtureEstimator(ABC):

@@ -270,7 +270,7 @@ class SACAWMP(ValueSACMixture):
         replay_data = cast(ReplayBufferSamples, type(sampled)(*(_first_rows(field, batch_size) for field in sampled)))
         return self._minibatch_from(replay_data, actor_data, logs)
 
-    def _mixture_for_statistics(self, minibatch: Minibatch) -> SquashedGaussianMixture:
+    def _mixture_for_statistics(self, minibatch: Minibatch, actor_loss: ActorLoss) -> SquashedGaussianMixture:
         """The components with the gate's weights ``rho(.|s)``, the weights the actions are combined with."""
         observations = minibatch.replay_data.observations
         distribution = self.actor.get_distribution(observations)

@@ -187,11 +187,11 @@ class SACMixture(SAC):
         self._update_learning_rate(self._optimizers())
         self._before_gradient_steps()
         logs: TrainLogs = defaultdict(list)
-        minibatch = None
+        minibatch, actor_loss = None, None
         for gradient_step in range(gradient_steps):
             minibatch = self._sample_minibatch(batch_size, logs)
-            self._gradient_step(gradient_step, minibatch, logs)
-        self._record_train_logs(gradient_steps, logs, minibatch)
+            actor_loss = self._gradient_step(gradient_step, minibatch, logs)
+        self._record_train_logs(gradient_steps, logs, minibatch, actor_loss)
 
     def _before_gradient_steps(self) -> None:
         """Work done once per ``train`` call, before its gradient steps (none for SAC)."""
@@ -208,12 +208,13 @@ class SACMixture(SAC):
         logs["ent_coef"].append(ent_coef.mean())
         return Minibatch(replay_data, discounts, ent_coef, actor_data)
 
-    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> None:
-        """One gradient step of every network."""
+    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
+        """One gradient step of every network; returns the actor's loss (with its mixture, for the statistics)."""
         self._critic_step(minibatch, logs)
         actor_loss = self._actor_step(minibatch, logs)
         self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
         self._target_step(gradient_step)
+        return actor_loss
 
     def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
         """SAC's critic step toward the soft target (the same alpha serves the target and the actor loss)."""
@@ -235,7 +236,10 @@ class SACMixture(SAC):
 
     def _actor_loss_of(self, minibatch: Minibatch) -> ActorLoss:
         observations = minibatch.actor_data.observations
-        return self._actor_loss(self.actor.get_distribution(observations), observations, minibatch.ent_coef)
+        distribution = self.actor.get_distribution(observations)
+        actor_loss = self._actor_loss(distribution, observations, minibatch.ent_coef)
+        mixture = (distribution.mean.detach(), distribution.log_std.detach(), distribution.logits.detach())
+        return actor_loss._replace(mixture=mixture)
 
     def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
         """SAC's temperature step, when alpha is tuned, fed with the estimator's mixture log-density."""
@@ -316,22 +320,28 @@ class SACMixture(SAC):
             optimizers.append(self.ent_coef_optimizer)
         return optimizers
 
-    def _record_train_logs(self, gradient_steps: int, logs: TrainLogs, minibatch: Minibatch | None) -> None:
+    def _record_train_logs(
+        self, gradient_steps: int, logs: TrainLogs, minibatch: Minibatch | None, actor_loss: ActorLoss | None = None
+    ) -> None:
         """Count the updates, log the means of ``logs`` and the mixture statistics on the last minibatch."""
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", float(th.stack([th.as_tensor(value) for value in values]).mean()))
-        if minibatch is not None:
+        if minibatch is not None and actor_loss is not None:
             # Logging must not move the random stream training draws from (SAC-AWMP's gate samples actions).
             with th.no_grad(), th.random.fork_rng(devices=[]):
-                statistics = mixture_statistics(self._mixture_for_statistics(minibatch))
+                statistics = mixture_statistics(self._mixture_for_statistics(minibatch, actor_loss))
             for key, value in statistics.items():
                 self.logger.record(f"train/{key}", value)
 
-    def _mixture_for_statistics(self, minibatch: Minibatch) -> SquashedGaussianMixture:
-        """The mixture whose statistics are logged: the actor's on the minibatch, after the update."""
-        return self.actor.get_distribution(minibatch.actor_data.observations)
+    def _mixture_for_statistics(self, minibatch: Minibatch, actor_loss: ActorLoss) -> SquashedGaussianMixture:
+        """The mixture whose statistics are logged: the one the actor's loss was built on (no extra forward pass)."""
+        if actor_loss.mixture is None:
+            return self.actor.get_distribution(minibatch.actor_data.observations)
+        mean, log_std, logits = actor_loss.mixture
+        mixture = SquashedGaussianMixture(self.actor.action_dim, self.actor.n_components)
+        return mixture.proba_distribution(mean, log_std, logits)
 
     def learn(
         self: SelfSACMixture,
