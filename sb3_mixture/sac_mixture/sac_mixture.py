@@ -150,11 +150,11 @@ class SACMixture(SAC):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_estimator", "_compiled_functions"]
 
-    def _compiled(self, function: CompiledFunction, name: str | None = None) -> CompiledFunction:
+    def _compiled(self, function: CompiledFunction) -> CompiledFunction:
         """``function`` itself, or with ``compile=True`` its compiled graph (compiled at its first call, then reused)."""
         if not self.compile:
             return function
-        name = name or function.__name__
+        name = function.__name__
         if name not in self._compiled_functions:
             self._compiled_functions[name] = compile_function(function)
         return self._compiled_functions[name]  # type: ignore[return-value]
