@@ -2,6 +2,7 @@
 density, the update order."""
 
 import math
+from collections import defaultdict
 
 import gymnasium as gym
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 import torch as th
 from scipy import stats
 from stable_baselines3.common.buffers import ReplayBuffer
-from torch.distributions import Normal, TanhTransform, TransformedDistribution
+from stable_baselines3.common.type_aliases import PyTorchObs
+from torch.distributions import Categorical, MixtureSameFamily, Normal, TanhTransform, TransformedDistribution
 
 from sb3_mixture import SACAWMP
 from sb3_mixture.sac_awmp import BehaviourReplayBuffer, importance_weights, prior_objective
@@ -99,7 +101,7 @@ def fast_model(**kwargs) -> SACAWMP:  # type: ignore[no-untyped-def]
 
 def test_behaviour_density_is_the_combined_squashed_gaussian() -> None:
     """For a fixed gate rho the action is tanh(N(sum rho m, sum rho^2 s^2)): samples and log mu against torch.distributions."""
-    model = fast_model()
+    model = fast_model(policy_kwargs=dict(net_arch=[32, 32], behaviour="combined"))
     gate = th.tensor([[0.1, 0.2, 0.3, 0.4]])
     model.policy.gate_log_weights = lambda obs, distribution, deterministic=False: gate.log()  # type: ignore[method-assign]
     observation = th.as_tensor(model.observation_space.sample()).unsqueeze(0).repeat(20_000, 1)
@@ -113,6 +115,30 @@ def test_behaviour_density_is_the_combined_squashed_gaussian() -> None:
     th.testing.assert_close(log_mu, reference.log_prob(clipped).sum(-1), rtol=1e-4, atol=1e-3)
     pre_tanh = th.atanh(clipped[:, 0]).double().numpy()
     assert stats.kstest(pre_tanh, "norm", args=(mean.item(), std.item())).pvalue > 1e-3
+
+
+def test_behaviour_is_the_gated_mixture() -> None:
+    """The paper's Algorithm 1 line 5: g ~ rho(.|s), a ~ pi_g. Samples and log mu against torch.distributions'
+    mixture of the components with weights rho; the deterministic action is the mean of the heaviest component."""
+    model = fast_model()
+    gate = th.tensor([[0.1, 0.2, 0.3, 0.4]])
+    model.policy.gate_log_weights = (  # type: ignore[method-assign]
+        lambda obs, distribution, deterministic=False: gate.log().expand(len(obs), -1)
+    )
+    observation = th.as_tensor(model.observation_space.sample()).unsqueeze(0).repeat(20_000, 1)
+    actions, log_mu = model.policy.behaviour_action(observation)
+    with th.no_grad():
+        distribution = model.actor.get_distribution(observation[:1])
+    components = Normal(distribution.mean[0, :, 0], distribution.log_std[0, :, 0].exp())
+    reference = TransformedDistribution(MixtureSameFamily(Categorical(gate[0]), components), [TanhTransform()])
+    clipped = actions.clamp(-1 + 1e-6, 1 - 1e-6)
+    th.testing.assert_close(log_mu, reference.log_prob(clipped[:, 0]), rtol=1e-4, atol=1e-3)
+    pre_tanh = th.atanh(clipped[:, 0]).double()
+    double_components = Normal(components.loc.double(), components.scale.double())
+    reference_cdf = MixtureSameFamily(Categorical(gate[0].double()), double_components).cdf
+    assert stats.kstest(pre_tanh.numpy(), lambda x: reference_cdf(th.as_tensor(x)).numpy()).pvalue > 1e-3
+    deterministic, _ = model.policy.behaviour_action(observation[:1], deterministic=True)
+    th.testing.assert_close(deterministic[0, 0], th.tanh(distribution.mean[0, 3, 0]))
 
 
 def test_warm_up_actions_store_the_uniform_density() -> None:
@@ -150,6 +176,8 @@ def test_gate_critic_moves_slowly() -> None:
         (dict(replay_buffer_class=ReplayBuffer), "replay_buffer_class must store the behaviour log-density"),
         (dict(prior_batch_size=0), "prior_batch_size must be an integer >= 1"),
         (dict(estimator="mrp"), "estimator parameter is not allowed"),
+        (dict(component_loss="combind"), "component_loss must be one of 'combined', 'per_component'"),
+        (dict(policy_kwargs=dict(behaviour="mix")), "behaviour must be one of 'mixture', 'combined'"),
     ],
 )
 def test_bad_parameters(kwargs: dict, message: str) -> None:
@@ -157,7 +185,7 @@ def test_bad_parameters(kwargs: dict, message: str) -> None:
         SACAWMP("MlpPolicy", "Pendulum-v1", **kwargs)
 
 
-def test_component_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_per_component_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
     """The components' loss ``-sum_o p_o [Q(s, a_o) - alpha log pi_o(a_o|s) - alpha_g log p_o]`` (``a_o ~ pi_o``
     reparameterized, ``p`` the prior's fixed assignment) is an unbiased gradient of
     ``sum_o p_o E_{pi_o}[alpha log pi_o(a) - Q(a)]`` (quadrature with torch.distributions on the 1-D bandit, Q the
@@ -192,6 +220,7 @@ def test_component_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPa
         samples = th.stack([flat_gradient(loss(), policy.parameters) for _ in range(200)])  # type: ignore[operator]
         return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
 
+    model.component_loss = "per_component"
     z = z_scores(lambda: model._actor_loss_of(minibatch).loss)
     assert z.abs().max() < 4.5, z
 
@@ -200,3 +229,75 @@ def test_component_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPa
         return -(assignment * (q_function(actions) - alpha * log_probs)).sum(dim=1).mean()
 
     assert z_scores(mixture_density).abs().max() > 10
+
+
+def test_combined_action_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper's loss (Eqs. 25-27) ``mean(alpha log pi_h(F) - Q(F))`` at ``F = tanh(sum_i h_i u_i)``, ``u_i ~ pi_i``
+    reparameterized, is an unbiased gradient of ``E_{u~N(sum h mean, sum h^2 std^2)}[alpha log pi_h(tanh u) - Q(tanh u)]``
+    (quadrature with torch.distributions on the 1-D bandit, ``h`` the prior's fixed weights); the per-component loss
+    and a copy with the log-density detached (no entropy gradient) are caught. (Detaching only the density's
+    parameters is not a defect: that term's expectation is zero.)"""
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    import sb3_mixture.sac_awmp.sac_awmp as awmp_module
+    from sb3_mixture.diagnostics import flat_gradient
+    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
+    from tests.bandit import BanditPolicy, q_function, reward
+
+    th.manual_seed(0)
+    policy = BanditPolicy.uniform()
+    alpha, n_states = 0.2, 2_000
+    h = th.tensor([0.5, 0.3, 0.2], dtype=th.float64)
+    model = fast_model(policy_kwargs=dict(net_arch=[8], n_components=3))
+    monkeypatch.setattr(awmp_module, "min_critic_values", lambda critic, observations, actions: q_function(actions))
+    monkeypatch.setattr(model.policy.prior, "forward", lambda observations, actions: h.log().expand(n_states, -1))
+    monkeypatch.setattr(model.policy, "behaviour_action", lambda observations: (th.zeros(n_states, 1), th.zeros(n_states)))
+    monkeypatch.setattr(model.actor, "get_distribution", lambda observations: policy.distribution(n_states))
+    zeros = th.zeros(n_states, 1)
+    data = ReplayBufferSamples(zeros, zeros, zeros, zeros, zeros)
+    minibatch = Minibatch(data, 0.99, th.tensor(alpha, dtype=th.float64), data)
+
+    grid = th.linspace(-12.0, 12.0, 200_001, dtype=th.float64)
+    combined = Normal((h * policy.mean).sum(), (h.square() * (2 * policy.log_std).exp()).sum().sqrt())
+    log_density_a = combined.log_prob(grid) - th.log1p(-(th.tanh(grid) ** 2))
+    objective = th.trapezoid(combined.log_prob(grid).exp() * (alpha * log_density_a - reward(th.tanh(grid))), grid)
+    exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
+
+    def z_scores(loss: object) -> th.Tensor:
+        samples = th.stack([flat_gradient(loss(), policy.parameters) for _ in range(200)])  # type: ignore[operator]
+        return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
+
+    assert model.component_loss == "combined"  # the default
+    z = z_scores(lambda: model._actor_loss_of(minibatch).loss)
+    assert z.abs().max() < 4.5, z
+
+    model.component_loss = "per_component"
+    assert z_scores(lambda: model._actor_loss_of(minibatch).loss).abs().max() > 10
+
+    def detached_log_density() -> th.Tensor:  # the entropy term left out of the gradient
+        u = (h * (policy.mean + policy.log_std.exp() * th.randn(n_states, 3, dtype=th.float64))).sum(dim=1)
+        mean, std = (h * policy.mean).sum(), (h.square() * (2 * policy.log_std).exp()).sum().sqrt()
+        log_prob = Normal(mean, std).log_prob(u) - th.log1p(-(th.tanh(u) ** 2))
+        return (alpha * log_prob.detach() - reward(th.tanh(u))).mean()
+
+    assert z_scores(detached_log_density).abs().max() > 10
+
+
+def test_combined_action_loss_asks_the_prior_at_a_fresh_action() -> None:
+    """Algorithm 1 lines 15-16: h = P(.|s, a) with a ~ pi(.|s) drawn now, not the action stored in the buffer."""
+    model = fast_model()
+    model.learn(60)
+    seen: list[th.Tensor] = []
+    prior_forward = model.policy.prior.forward
+
+    def recording_prior(obs: PyTorchObs, actions: th.Tensor, noise_std: float = 0.0) -> th.Tensor:
+        seen.append(actions)
+        return prior_forward(obs, actions, noise_std)
+
+    model.policy.prior.forward = recording_prior  # type: ignore[method-assign]
+    fresh = th.full((model.policy_batch_size or 4 * model.batch_size, 1), 0.123)
+    model.policy.behaviour_action = lambda obs, deterministic=False: (fresh, th.zeros(len(fresh)))  # type: ignore[method-assign]
+    minibatch = model._sample_minibatch(model.batch_size, defaultdict(list))
+    model._actor_loss_of(minibatch)
+    assert len(seen) == 1 and th.equal(seen[0], fresh)
+    assert not th.equal(minibatch.actor_data.actions, fresh)

@@ -14,6 +14,20 @@ from sb3_mixture.sac_gmm.policies import ValueMixtureSACPolicy
 
 SAC_AWMP_DEFAULT_N_COMPONENTS = 4
 PAPER_ENT_COEF = 0.2
+BEHAVIOURS = ("mixture", "combined")
+
+
+def combined_gaussian(weights: th.Tensor, distribution: SquashedGaussianMixture) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Mean and log-std of ``sum_g w_g u_g`` for independent pre-tanh component samples ``u_g ~ N(mean_g, std_g^2)``:
+    a Gaussian with mean ``sum_g w_g mean_g`` and variance ``sum_g w_g^2 std_g^2``.
+
+    :param weights: ``w``, ``[B, K]``, summing to 1 per state
+    :return: mean and log-std, ``[B, D]`` each
+    """
+    weights = weights.unsqueeze(-1)
+    mean = (weights * distribution.mean).sum(dim=1)
+    return mean, 0.5 * th.log((weights.square() * (2 * distribution.log_std).exp()).sum(dim=1))
 
 
 class OptionPrior(BaseModel):
@@ -66,15 +80,23 @@ class AWMPPolicy(ValueMixtureSACPolicy):
     ``Q_G(s, g) = Q_bar(s, a_g) - alpha log pi_g(a_g|s)``, one sample ``a_g ~ pi_g`` per component (the
     components' means for deterministic actions).
 
-    Action (the paper's transformation trick ``a = sum_i h_i a_i`` with ``h = rho(.|s)``): **choice** — the convex
-    combination is taken of the PRE-tanh samples, ``a = tanh(sum_g rho_g u_g)``, where the authors' code combines
-    the squashed ones. Both stay in ``[-1, 1]``; combining before tanh keeps the behaviour density exact
-    (a squashed Gaussian with mean ``sum_g rho_g mean_g`` and variance ``sum_g rho_g^2 std_g^2``), which the prior's
-    importance weights need. The gating samples are drawn independently of the action's, and the stored density
-    is the one given the realised gate ``rho``. Deterministic action: ``tanh(sum_g rho_g mean_g)``.
+    Behaviour (``behaviour``):
+
+    - ``"mixture"`` (default), the paper's Algorithm 1 line 5, ``pi(a|s) = sum_g rho(g|s) pi_g(a|s, g)``: a component
+      ``g ~ rho(.|s)``, then ``a ~ pi_g``; its density is the gated mixture's. Deterministic action: the mean of the
+      component with the highest ``rho``.
+    - ``"combined"``: the convex combination of the components' PRE-tanh samples with the gate,
+      ``a = tanh(sum_g rho_g u_g)``, a squashed Gaussian with mean ``sum_g rho_g mean_g`` and variance
+      ``sum_g rho_g^2 std_g^2`` (:func:`combined_gaussian`). The authors' code acts with a convex combination of the
+      squashed samples, whose density has no closed form; combining before tanh keeps the behaviour density the
+      prior's importance weights need exact. Deterministic action: ``tanh(sum_g rho_g mean_g)``. On the bimodal
+      bandit it acts between the peaks when the components sit on both (``benchmarks/bimodal_objectives.py``).
+
+    The gating samples are drawn independently of the action's; the stored density is the one given the realised gate.
 
     :param ent_coef: The policy's entropy coefficient alpha used by the gate (SACAWMP passes its own)
     :param prior_net_arch: Hidden layers of the prior network (default: the critic's)
+    :param behaviour: How the gate acts with the components: ``"mixture"`` (the paper) or ``"combined"`` (see above)
 
     Other parameters as :class:`sb3_mixture.sac_mixture.policies.MixtureSACPolicy`.
     """
@@ -86,10 +108,14 @@ class AWMPPolicy(ValueMixtureSACPolicy):
         *args: Any,
         ent_coef: float = PAPER_ENT_COEF,
         prior_net_arch: list[int] | None = None,
+        behaviour: str = "mixture",
         **kwargs: Any,
     ):
+        if behaviour not in BEHAVIOURS:
+            raise ValueError(f"behaviour must be one of {', '.join(map(repr, BEHAVIOURS))}, got {behaviour!r}")
         self.ent_coef = ent_coef
         self.prior_net_arch = prior_net_arch
+        self.behaviour = behaviour
         super().__init__(*args, **kwargs)
 
     def _build(self, lr_schedule: Any) -> None:
@@ -104,7 +130,7 @@ class AWMPPolicy(ValueMixtureSACPolicy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.pop("uniform_weights")
-        data.update(ent_coef=self.ent_coef, prior_net_arch=self.prior_net_arch)
+        data.update(ent_coef=self.ent_coef, prior_net_arch=self.prior_net_arch, behaviour=self.behaviour)
         return data
 
     def set_training_mode(self, mode: bool) -> None:
@@ -128,15 +154,19 @@ class AWMPPolicy(ValueMixtureSACPolicy):
 
     def behaviour_action(self, obs: PyTorchObs, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor]:
         """
-        The combined action ``tanh(sum_g rho_g u_g)`` and its exact log-density given the realised gate.
+        The gated action (see ``behaviour``) and its exact log-density given the realised gate.
 
         :return: actions in ``[-1, 1]`` ``[B, D]`` and ``log mu(a|s)`` ``[B]``
         """
         with th.no_grad():
             distribution = self.actor.get_distribution(obs)
-            gate = self.gate_log_weights(obs, distribution, deterministic).exp().unsqueeze(-1)  # [B, K, 1]
-            mean = (gate * distribution.mean).sum(dim=1)
-            log_std = 0.5 * th.log((gate.square() * (2 * distribution.log_std).exp()).sum(dim=1))
+            log_gate = self.gate_log_weights(obs, distribution, deterministic)
+            if self.behaviour == "mixture":
+                gated = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate)
+                actions = gated.mode() if deterministic else gated.sample()
+                assert gated.gaussian_actions is not None  # set by mode() and sample()
+                return actions, gated.log_prob(actions, gated.gaussian_actions)
+            mean, log_std = combined_gaussian(log_gate.exp(), distribution)
             gaussian_actions = mean if deterministic else mean + log_std.exp() * th.randn_like(mean)
             log_prob = gaussian_log_density(gaussian_actions, mean, log_std) - tanh_log_det(gaussian_actions)
             return th.tanh(gaussian_actions), log_prob
@@ -162,4 +192,4 @@ class MultiInputPolicy(AWMPPolicy):
         super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
 
 
-__all__ = ["AWMPPolicy", "CnnPolicy", "MlpPolicy", "MultiInputPolicy", "OptionPrior"]
+__all__ = ["AWMPPolicy", "CnnPolicy", "MlpPolicy", "MultiInputPolicy", "OptionPrior", "combined_gaussian"]

@@ -12,7 +12,7 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 
 from sb3_mixture.common.compile import polyak_update
 from sb3_mixture.common.critic import min_critic_values
-from sb3_mixture.common.distributions import SquashedGaussianMixture
+from sb3_mixture.common.distributions import SquashedGaussianMixture, gaussian_log_density, tanh_log_det
 from sb3_mixture.common.estimators import ActorLoss
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
 from sb3_mixture.sac_awmp.policies import (
@@ -22,6 +22,7 @@ from sb3_mixture.sac_awmp.policies import (
     CnnPolicy,
     MlpPolicy,
     MultiInputPolicy,
+    combined_gaussian,
 )
 from sb3_mixture.sac_gmm import ValueSACMixture
 from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
@@ -29,6 +30,7 @@ from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
 if TYPE_CHECKING:
     import optuna
 
+COMPONENT_LOSSES = ("combined", "per_component")
 # Finite bounds for the importance log-weights: softmax stays defined even if an advantage overflowed to +-inf.
 _LOG_WEIGHT_BOUND = 1e6
 
@@ -94,9 +96,20 @@ class SACAWMP(ValueSACMixture):
     1. the value network, target ``sum_h rho_h [min Q(s, a_h) - alpha log pi_h(a_h|s) - alpha_g log rho_h]`` with
        one sample per component (the expectation over h is exact);
     2. the twin critics, target ``r + gamma (1 - d) V_target(s')``;
-    3. the components, on a larger minibatch (``policy_batch_size``, default K x ``batch_size``), with
-       ``p = P(.|s, a_buffer)``: ``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``
-       with reparameterized ``a_o ~ pi_o``;
+    3. the components, on a larger minibatch (``policy_batch_size``, default K x ``batch_size``), by
+       ``component_loss``:
+
+       - ``"combined"`` (default), the paper's Eqs. 25-27 and Algorithm 1 lines 15-16: a fresh ``a ~ pi(.|s)``, the
+         prior's weights ``h = P(.|s, a)``, the combined action ``F = tanh(sum_i h_i u_i)`` of reparameterized
+         pre-tanh component samples ``u_i ~ pi_i``, and ``mean(alpha log pi_h(F|s) - min Q(s, F))``, where
+         ``pi_h`` is F's own density (a squashed Gaussian, :func:`sb3_mixture.sac_awmp.policies.combined_gaussian`).
+         The components learn jointly, through the action the prior's weights make of them.
+       - ``"per_component"``: each component's own SAC loss weighed by the prior's assignment of the BUFFER action,
+         ``-mean(sum_o p_o [Q(s, a_o) - alpha log pi_o(a_o|s) - alpha_g log p_o])`` with ``p = P(.|s, a_buffer)`` and
+         reparameterized ``a_o ~ pi_o``, the spec many reimplementations follow. Each component is then a plain SAC
+         policy on the transitions the prior gives it (a mixture of experts); its gradient needs no critic pass at
+         fresh actions, and on a state-free task each component settles on a mode by itself
+         (``benchmarks/bimodal_objectives.py``);
     4. ``V_target`` with ``tau`` (tau_V) and the gate's slow critic ``Q_bar`` with ``tau_q`` (0.001).
 
     Every ``prior_update_interval`` environment steps the prior network ``P(h|s, a)`` takes ``prior_gradient_steps``
@@ -120,6 +133,7 @@ class SACAWMP(ValueSACMixture):
     :param prior_window: Most recent transitions the prior samples from (5000)
     :param perturbation_noise: Standard deviation of the input perturbation of the regulariser (0.04)
     :param information_coef: zeta, the weight of the mutual information (0.1)
+    :param component_loss: The components' loss: ``"combined"`` (the paper) or ``"per_component"`` (see above)
     :param args: Positional parameters of :class:`stable_baselines3.SAC`
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC`
     """
@@ -161,8 +175,11 @@ class SACAWMP(ValueSACMixture):
         prior_window: int = 5000,
         perturbation_noise: float = 0.04,
         information_coef: float = 0.1,
+        component_loss: str = "combined",
         **kwargs: Any,
     ):
+        if component_loss not in COMPONENT_LOSSES:
+            raise ValueError(f"component_loss must be one of {', '.join(map(repr, COMPONENT_LOSSES))}, got {component_loss!r}")
         if isinstance(ent_coef, str) or not ent_coef > 0:
             raise ValueError(f"ent_coef must be a fixed float > 0 for SACAWMP (the paper's 0.2), got {ent_coef!r}")
         if kwargs.get("action_noise") is not None:
@@ -187,6 +204,7 @@ class SACAWMP(ValueSACMixture):
         self.prior_window = prior_window
         self.perturbation_noise = perturbation_noise
         self.information_coef = information_coef
+        self.component_loss = component_loss
         self._last_prior_update = 0
         self._behaviour_log_prob = np.zeros(1, dtype=np.float32)
         policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
@@ -290,8 +308,28 @@ class SACAWMP(ValueSACMixture):
             return (log_gate.exp() * (soft_option_values - self.gate_ent_coef * log_gate)).sum(dim=1, keepdim=True)
 
     def _actor_loss_of(self, minibatch: Minibatch) -> ActorLoss:
-        """The components' loss on the larger minibatch, with the prior's assignments ``p = P(.|s, a_buffer)``:
-        ``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``."""
+        """The components' loss on the larger minibatch (``component_loss``)."""
+        if self.component_loss == "combined":
+            return self._combined_action_loss(minibatch)
+        return self._per_component_loss(minibatch)
+
+    def _combined_action_loss(self, minibatch: Minibatch) -> ActorLoss:
+        """Eq. 26 at ``F = tanh(sum_i h_i u_i)`` with ``h = P(.|s, a)``, ``a ~ pi(.|s)`` fresh (Algorithm 1, lines 15-16)."""
+        observations = minibatch.actor_data.observations
+        with th.no_grad():
+            fresh_actions, _ = self.policy.behaviour_action(observations)
+            assignment = self.policy.prior(observations, fresh_actions).exp()
+        distribution = self.actor.get_distribution(observations)
+        _, component_gaussian_actions = distribution.rsample_each_component()
+        gaussian_actions = (assignment.unsqueeze(-1) * component_gaussian_actions).sum(dim=1)  # Eq. 25, before tanh
+        mean, log_std = combined_gaussian(assignment, distribution)
+        log_prob = gaussian_log_density(gaussian_actions, mean, log_std) - tanh_log_det(gaussian_actions)
+        q_values = min_critic_values(self.critic, observations, th.tanh(gaussian_actions).unsqueeze(1)).squeeze(1)
+        return ActorLoss((minibatch.ent_coef * log_prob - q_values).mean(), log_prob.detach())
+
+    def _per_component_loss(self, minibatch: Minibatch) -> ActorLoss:
+        """``-mean(sum_o p_o Q(s, a_o) - alpha sum_o p_o log pi_o(a_o|s) - alpha_g sum_o p_o log p_o)``,
+        ``p = P(.|s, a_buffer)``."""
         observations, buffer_actions = minibatch.actor_data.observations, minibatch.actor_data.actions
         with th.no_grad():
             log_assignment = self.policy.prior(observations, buffer_actions)
