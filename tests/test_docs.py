@@ -77,6 +77,20 @@ def test_docs_paths_named_in_the_code_exist() -> None:
     assert missing == set()
 
 
+def test_tests_named_in_the_docs_exist() -> None:
+    """Every ``test_x.py::test_y`` the docs and the README name (the departure tables pin each departure with one)
+    is a test function of that file: a renamed test cannot leave a stale pointer."""
+    cited = re.compile(r"(test_\w+\.py)::(test_\w+)")
+    missing = {
+        f"{path.relative_to(REPO)}: {test_file}::{test_name}"
+        for path in tracked_text_files()
+        if path.suffix in (".rst", ".inc", ".md")
+        for test_file, test_name in cited.findall(path.read_text(errors="replace"))
+        if not re.search(rf"^def {test_name}\(", (REPO / "tests" / test_file).read_text(), re.MULTILINE)
+    }
+    assert missing == set()
+
+
 def test_common_imports_no_algorithm() -> None:
     """Layers point down: sb3_mixture/common/ is what every algorithm builds on and imports none of them."""
     algorithm_packages = {path.name for path in (REPO / "sb3_mixture").iterdir() if (path / "__init__.py").is_file()}
