@@ -301,3 +301,37 @@ def test_combined_action_loss_asks_the_prior_at_a_fresh_action() -> None:
     model._actor_loss_of(minibatch)
     assert len(seen) == 1 and th.equal(seen[0], fresh)
     assert not th.equal(minibatch.actor_data.actions, fresh)
+
+
+def test_prior_objective_gradient_matches_torch_distributions() -> None:
+    """The prior's loss (Eqs. 5-14) against an independent float64 formula from torch.distributions:
+    ``KL(Cat(perturbed) || Cat(clean)) - zeta (H(sum_n w_n P_n) - sum_n w_n H(P_n))``, with the gradient reaching both
+    the clean and the perturbed logits as the paper writes it. Copies with the perturbed branch detached (VAT's usual
+    constant target) or the authors' flipped marginal-entropy sign are caught."""
+    from torch.distributions import kl_divergence
+
+    generator = th.Generator().manual_seed(0)
+    clean = th.randn(16, N_COMPONENTS, dtype=th.float64, generator=generator, requires_grad=True)
+    perturbed = (clean.detach() + 0.3 * th.randn(16, N_COMPONENTS, dtype=th.float64, generator=generator)).requires_grad_()
+    weights = th.softmax(th.randn(16, dtype=th.float64, generator=generator), dim=0)
+    zeta = 0.1
+
+    def gradient(loss: th.Tensor) -> th.Tensor:
+        return th.cat([g.flatten() for g in th.autograd.grad(loss, [clean, perturbed])])
+
+    def marginal_entropy() -> th.Tensor:
+        return Categorical(probs=(weights.unsqueeze(1) * th.softmax(clean, dim=1)).sum(dim=0)).entropy()
+
+    conditional_entropy = (weights * Categorical(logits=clean).entropy()).sum()
+    perturbation = kl_divergence(Categorical(logits=perturbed), Categorical(logits=clean)).mean()
+    reference = gradient(perturbation - zeta * (marginal_entropy() - conditional_entropy))
+
+    def implemented(perturbed_logits: th.Tensor, information_coef: float = zeta) -> th.Tensor:
+        return prior_objective(
+            th.log_softmax(clean, dim=1), th.log_softmax(perturbed_logits, dim=1), weights, information_coef
+        ).loss
+
+    th.testing.assert_close(gradient(implemented(perturbed)), reference)
+    assert not th.allclose(gradient(implemented(perturbed.detach() + 0 * perturbed)), reference, atol=1e-3)
+    flipped = implemented(perturbed) + 2 * zeta * marginal_entropy()  # the authors' code's sign of H(h)
+    assert not th.allclose(gradient(flipped), reference, atol=1e-3)
