@@ -3,6 +3,8 @@ density, the update order."""
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +18,10 @@ from torch.distributions import Categorical, MixtureSameFamily, Normal, TanhTran
 from sb3_mixture import SACAWMP
 from sb3_mixture.sac_awmp import BehaviourReplayBuffer, importance_weights, prior_objective
 from tests.conftest import FAST_KWARGS
+
+if TYPE_CHECKING:
+    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
+    from tests.bandit import BanditPolicy
 
 N_COMPONENTS = 4
 
@@ -185,30 +191,50 @@ def test_bad_parameters(kwargs: dict, message: str) -> None:
         SACAWMP("MlpPolicy", "Pendulum-v1", **kwargs)
 
 
+BANDIT_STATES, BANDIT_ALPHA = 2_000, 0.2
+BANDIT_ASSIGNMENT = th.tensor([0.5, 0.3, 0.2], dtype=th.float64)  # the prior's fixed weights h
+
+
+def awmp_on_the_bandit(monkeypatch: pytest.MonkeyPatch) -> tuple["BanditPolicy", SACAWMP, "Minibatch"]:
+    """A 3-component SACAWMP whose components are the 1-D bandit's leaf parameters over identical states, whose critic
+    is the bandit's reward and whose prior returns ``BANDIT_ASSIGNMENT`` whatever the action; a minibatch for it."""
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    import sb3_mixture.sac_awmp.sac_awmp as awmp_module
+    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
+    from tests.bandit import BanditPolicy, q_function
+
+    th.manual_seed(0)
+    policy = BanditPolicy.uniform()
+    model = fast_model(policy_kwargs=dict(net_arch=[8], n_components=3))
+    monkeypatch.setattr(awmp_module, "min_critic_values", lambda critic, observations, actions: q_function(actions))
+    log_assignment = BANDIT_ASSIGNMENT.log().expand(BANDIT_STATES, -1)
+    monkeypatch.setattr(model.policy.prior, "forward", lambda observations, actions: log_assignment)
+    fresh_actions = (th.zeros(BANDIT_STATES, 1), th.zeros(BANDIT_STATES))  # the prior ignores them here
+    monkeypatch.setattr(model.policy, "behaviour_action", lambda observations: fresh_actions)
+    monkeypatch.setattr(model.actor, "get_distribution", lambda observations: policy.distribution(BANDIT_STATES))
+    zeros = th.zeros(BANDIT_STATES, 1)
+    data = ReplayBufferSamples(zeros, zeros, zeros, zeros, zeros)
+    return policy, model, Minibatch(data, 0.99, th.tensor(BANDIT_ALPHA, dtype=th.float64), data)
+
+
+def gradient_z_scores(loss: Callable[[], th.Tensor], parameters: list[th.Tensor], exact: th.Tensor) -> th.Tensor:
+    """z-scores of the mean of 200 sampled gradients of ``loss`` against the exact gradient."""
+    from sb3_mixture.diagnostics import flat_gradient
+
+    samples = th.stack([flat_gradient(loss(), parameters) for _ in range(200)])
+    return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
+
+
 def test_per_component_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
     """The components' loss ``-sum_o p_o [Q(s, a_o) - alpha log pi_o(a_o|s) - alpha_g log p_o]`` (``a_o ~ pi_o``
     reparameterized, ``p`` the prior's fixed assignment) is an unbiased gradient of
     ``sum_o p_o E_{pi_o}[alpha log pi_o(a) - Q(a)]`` (quadrature with torch.distributions on the 1-D bandit, Q the
     bandit's reward); a copy that scores each component with the mixture's density is caught."""
-    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+    from tests.bandit import q_function, reward
 
-    import sb3_mixture.sac_awmp.sac_awmp as awmp_module
-    from sb3_mixture.diagnostics import flat_gradient
-    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
-    from tests.bandit import BanditPolicy, q_function, reward
-
-    th.manual_seed(0)
-    policy = BanditPolicy.uniform()
-    alpha, n_states = 0.2, 2_000
-    assignment = th.tensor([0.5, 0.3, 0.2], dtype=th.float64)
-    model = fast_model(policy_kwargs=dict(net_arch=[8], n_components=3))
-    monkeypatch.setattr(awmp_module, "min_critic_values", lambda critic, observations, actions: q_function(actions))
-    monkeypatch.setattr(model.policy.prior, "forward", lambda observations, actions: assignment.log().expand(n_states, -1))
-    monkeypatch.setattr(model.actor, "get_distribution", lambda observations: policy.distribution(n_states))
-    zeros = th.zeros(n_states, 1)
-    data = ReplayBufferSamples(zeros, zeros, zeros, zeros, zeros)
-    minibatch = Minibatch(data, 0.99, th.tensor(alpha, dtype=th.float64), data)
-
+    policy, model, minibatch = awmp_on_the_bandit(monkeypatch)
+    alpha, assignment = BANDIT_ALPHA, BANDIT_ASSIGNMENT
     grid = th.linspace(-12.0, 12.0, 200_001, dtype=th.float64)
     components = Normal(policy.mean.view(-1, 1), policy.log_std.exp().view(-1, 1))
     own_log_density_a = components.log_prob(grid) - th.log1p(-(th.tanh(grid) ** 2))
@@ -216,19 +242,15 @@ def test_per_component_loss_gradient_matches_quadrature(monkeypatch: pytest.Monk
     objective = (assignment * th.trapezoid(integrand, grid)).sum()
     exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
 
-    def z_scores(loss: object) -> th.Tensor:
-        samples = th.stack([flat_gradient(loss(), policy.parameters) for _ in range(200)])  # type: ignore[operator]
-        return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
-
     model.component_loss = "per_component"
-    z = z_scores(lambda: model._actor_loss_of(minibatch).loss)
+    z = gradient_z_scores(lambda: model._actor_loss_of(minibatch).loss, policy.parameters, exact)
     assert z.abs().max() < 4.5, z
 
     def mixture_density() -> th.Tensor:
-        actions, log_probs = policy.distribution(n_states).rsample_each_component_with_log_prob()
+        actions, log_probs = policy.distribution(BANDIT_STATES).rsample_each_component_with_log_prob()
         return -(assignment * (q_function(actions) - alpha * log_probs)).sum(dim=1).mean()
 
-    assert z_scores(mixture_density).abs().max() > 10
+    assert gradient_z_scores(mixture_density, policy.parameters, exact).abs().max() > 10
 
 
 def test_combined_action_loss_gradient_matches_quadrature(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,50 +259,31 @@ def test_combined_action_loss_gradient_matches_quadrature(monkeypatch: pytest.Mo
     (quadrature with torch.distributions on the 1-D bandit, ``h`` the prior's fixed weights); the per-component loss
     and a copy with the log-density detached (no entropy gradient) are caught. (Detaching only the density's
     parameters is not a defect: that term's expectation is zero.)"""
-    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+    from tests.bandit import reward
 
-    import sb3_mixture.sac_awmp.sac_awmp as awmp_module
-    from sb3_mixture.diagnostics import flat_gradient
-    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
-    from tests.bandit import BanditPolicy, q_function, reward
-
-    th.manual_seed(0)
-    policy = BanditPolicy.uniform()
-    alpha, n_states = 0.2, 2_000
-    h = th.tensor([0.5, 0.3, 0.2], dtype=th.float64)
-    model = fast_model(policy_kwargs=dict(net_arch=[8], n_components=3))
-    monkeypatch.setattr(awmp_module, "min_critic_values", lambda critic, observations, actions: q_function(actions))
-    monkeypatch.setattr(model.policy.prior, "forward", lambda observations, actions: h.log().expand(n_states, -1))
-    monkeypatch.setattr(model.policy, "behaviour_action", lambda observations: (th.zeros(n_states, 1), th.zeros(n_states)))
-    monkeypatch.setattr(model.actor, "get_distribution", lambda observations: policy.distribution(n_states))
-    zeros = th.zeros(n_states, 1)
-    data = ReplayBufferSamples(zeros, zeros, zeros, zeros, zeros)
-    minibatch = Minibatch(data, 0.99, th.tensor(alpha, dtype=th.float64), data)
-
+    policy, model, minibatch = awmp_on_the_bandit(monkeypatch)
+    alpha, h = BANDIT_ALPHA, BANDIT_ASSIGNMENT
     grid = th.linspace(-12.0, 12.0, 200_001, dtype=th.float64)
     combined = Normal((h * policy.mean).sum(), (h.square() * (2 * policy.log_std).exp()).sum().sqrt())
     log_density_a = combined.log_prob(grid) - th.log1p(-(th.tanh(grid) ** 2))
     objective = th.trapezoid(combined.log_prob(grid).exp() * (alpha * log_density_a - reward(th.tanh(grid))), grid)
     exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
 
-    def z_scores(loss: object) -> th.Tensor:
-        samples = th.stack([flat_gradient(loss(), policy.parameters) for _ in range(200)])  # type: ignore[operator]
-        return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
-
     assert model.component_loss == "combined"  # the default
-    z = z_scores(lambda: model._actor_loss_of(minibatch).loss)
+    z = gradient_z_scores(lambda: model._actor_loss_of(minibatch).loss, policy.parameters, exact)
     assert z.abs().max() < 4.5, z
 
     model.component_loss = "per_component"
-    assert z_scores(lambda: model._actor_loss_of(minibatch).loss).abs().max() > 10
+    assert gradient_z_scores(lambda: model._actor_loss_of(minibatch).loss, policy.parameters, exact).abs().max() > 10
 
     def detached_log_density() -> th.Tensor:  # the entropy term left out of the gradient
-        u = (h * (policy.mean + policy.log_std.exp() * th.randn(n_states, 3, dtype=th.float64))).sum(dim=1)
+        noise = th.randn(BANDIT_STATES, 3, dtype=th.float64)
+        u = (h * (policy.mean + policy.log_std.exp() * noise)).sum(dim=1)
         mean, std = (h * policy.mean).sum(), (h.square() * (2 * policy.log_std).exp()).sum().sqrt()
         log_prob = Normal(mean, std).log_prob(u) - th.log1p(-(th.tanh(u) ** 2))
         return (alpha * log_prob.detach() - reward(th.tanh(u))).mean()
 
-    assert z_scores(detached_log_density).abs().max() > 10
+    assert gradient_z_scores(detached_log_density, policy.parameters, exact).abs().max() > 10
 
 
 def test_combined_action_loss_asks_the_prior_at_a_fresh_action() -> None:
