@@ -4,6 +4,7 @@ density, the update order."""
 import math
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gymnasium as gym
@@ -338,3 +339,11 @@ def test_prior_objective_gradient_matches_torch_distributions() -> None:
     assert not th.allclose(gradient(implemented(perturbed.detach() + 0 * perturbed)), reference, atol=1e-3)
     flipped = implemented(perturbed) + 2 * zeta * marginal_entropy()  # the authors' code's sign of H(h)
     assert not th.allclose(gradient(flipped), reference, atol=1e-3)
+
+
+def test_the_options_survive_save_and_load(tmp_path: Path) -> None:
+    model = fast_model(component_loss="per_component", policy_kwargs=dict(net_arch=[32, 32], behaviour="combined"))
+    model.save(tmp_path / "model.zip")
+    loaded = SACAWMP.load(tmp_path / "model.zip")
+    assert loaded.component_loss == "per_component" and loaded.policy.behaviour == "combined"
+    assert SACAWMP.load(tmp_path / "model.zip", component_loss="combined").component_loss == "combined"
