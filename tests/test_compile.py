@@ -52,14 +52,16 @@ def test_compiled_training_matches_eager(
         # the fallback gives both draws the SAME numbers (Inductor's own generator draws them independently, as eager
         # does): compare with the gate at the components' means, one draw per graph. The combined-action loss draws
         # a fresh behaviour action beside its components' samples: that action is the deterministic one here too.
-        gate_log_weights, behaviour_action = AWMPPolicy.gate_log_weights, AWMPPolicy.behaviour_action
+        gate_log_weights, gated_action = AWMPPolicy.gate_log_weights, AWMPPolicy.gated_action
         monkeypatch.setattr(
             AWMPPolicy,
             "gate_log_weights",
             lambda self, obs, distribution, deterministic=False: gate_log_weights(self, obs, distribution, deterministic=True),
         )
         monkeypatch.setattr(
-            AWMPPolicy, "behaviour_action", lambda self, obs, deterministic=False: behaviour_action(self, obs, True)
+            AWMPPolicy,
+            "gated_action",
+            lambda self, obs, distribution, deterministic=False: gated_action(self, obs, distribution, deterministic=True),
         )
     steps = 128 if issubclass(cls, PPOMixture) else 64  # two rollouts; 32 gradient steps past learning_starts
     # One after the other: SB3 seeds the global generators at construction, which the other model's learn would move.

@@ -212,7 +212,7 @@ def awmp_on_the_bandit(monkeypatch: pytest.MonkeyPatch) -> tuple["BanditPolicy",
     log_assignment = BANDIT_ASSIGNMENT.log().expand(BANDIT_STATES, -1)
     monkeypatch.setattr(model.policy.prior, "forward", lambda observations, actions: log_assignment)
     fresh_actions = (th.zeros(BANDIT_STATES, 1), th.zeros(BANDIT_STATES))  # the prior ignores them here
-    monkeypatch.setattr(model.policy, "behaviour_action", lambda observations: fresh_actions)
+    monkeypatch.setattr(model.policy, "gated_action", lambda observations, distribution: fresh_actions)
     monkeypatch.setattr(model.actor, "get_distribution", lambda observations: policy.distribution(BANDIT_STATES))
     zeros = th.zeros(BANDIT_STATES, 1)
     data = ReplayBufferSamples(zeros, zeros, zeros, zeros, zeros)
@@ -300,7 +300,7 @@ def test_combined_action_loss_asks_the_prior_at_a_fresh_action() -> None:
 
     model.policy.prior.forward = recording_prior  # type: ignore[method-assign]
     fresh = th.full((model.policy_batch_size or 4 * model.batch_size, 1), 0.123)
-    model.policy.behaviour_action = lambda obs, deterministic=False: (fresh, th.zeros(len(fresh)))  # type: ignore[method-assign]
+    model.policy.gated_action = lambda obs, distribution, deterministic=False: (fresh, th.zeros(len(fresh)))  # type: ignore[method-assign]
     minibatch = model._sample_minibatch(model.batch_size, defaultdict(list))
     model._actor_loss_of(minibatch)
     assert len(seen) == 1 and th.equal(seen[0], fresh)

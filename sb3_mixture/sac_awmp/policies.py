@@ -1,3 +1,4 @@
+import copy
 from typing import Any
 
 import torch as th
@@ -159,10 +160,18 @@ class AWMPPolicy(ValueMixtureSACPolicy):
         :return: actions in ``[-1, 1]`` ``[B, D]`` and ``log mu(a|s)`` ``[B]``
         """
         with th.no_grad():
-            distribution = self.actor.get_distribution(obs)
+            return self.gated_action(obs, self.actor.get_distribution(obs), deterministic)
+
+    def gated_action(
+        self, obs: PyTorchObs, distribution: SquashedGaussianMixture, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """:meth:`behaviour_action` from the actor's components already computed on ``obs`` (left unchanged), without
+        gradient: the components' loss reuses the distribution it differentiates instead of a second actor pass."""
+        with th.no_grad():
             log_gate = self.gate_log_weights(obs, distribution, deterministic)
             if self.behaviour == "mixture":
-                gated = distribution.proba_distribution(distribution.mean, distribution.log_std, log_gate)
+                # A copy: proba_distribution sets the parameters in place, and the caller's distribution keeps its own.
+                gated = copy.copy(distribution).proba_distribution(distribution.mean, distribution.log_std, log_gate)
                 actions = gated.mode() if deterministic else gated.sample()
                 assert gated.gaussian_actions is not None  # set by mode() and sample()
                 return actions, gated.log_prob(actions, gated.gaussian_actions)

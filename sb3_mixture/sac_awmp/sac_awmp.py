@@ -316,10 +316,10 @@ class SACAWMP(ValueSACMixture):
     def _combined_action_loss(self, minibatch: Minibatch) -> ActorLoss:
         """Eq. 26 at ``F = tanh(sum_i h_i u_i)`` with ``h = P(.|s, a)``, ``a ~ pi(.|s)`` fresh (Algorithm 1, lines 15-16)."""
         observations = minibatch.actor_data.observations
-        with th.no_grad():
-            fresh_actions, _ = self.policy.behaviour_action(observations)
-            assignment = self.policy.prior(observations, fresh_actions).exp()
         distribution = self.actor.get_distribution(observations)
+        with th.no_grad():
+            fresh_actions, _ = self.policy.gated_action(observations, distribution)
+            assignment = self.policy.prior(observations, fresh_actions).exp()
         _, component_gaussian_actions = distribution.rsample_each_component()
         gaussian_actions = (assignment.unsqueeze(-1) * component_gaussian_actions).sum(dim=1)  # Eq. 25, before tanh
         mean, log_std = combined_gaussian(assignment, distribution)
