@@ -154,20 +154,18 @@ def _normalize_kwargs(normalize: Any, gamma: float | None) -> dict[str, Any] | N
     return normalize_kwargs
 
 
-def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
-    """Train one run, evaluating every ``eval_freq`` steps, and write its result file."""
+def build(spec: RunSpec) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The run's model, its training env and its evaluation env (both under ``VecNormalize`` where the YAML says
+    ``normalize``, the evaluation one frozen), and its hyperparameters; one torch thread (runs go side by side)."""
     import gymnasium as gym
     import torch as th
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     import sb3_mixture  # noqa: F401  (registers the environments)
-    from sb3_mixture.plots import model_mixture_statistics
 
-    th.set_num_threads(1)  # runs go side by side, one per core
+    th.set_num_threads(1)
     hyperparams = hyperparameters(spec.algo, spec.env_id)
     hyperparams.update({name: parse_value(value) for name, value in spec.overrides})
     policy, n_envs, normalize, kwargs = _model_kwargs(hyperparams)
@@ -182,6 +180,18 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         eval_env = VecNormalize(eval_env, **{**normalize, "training": False, "norm_reward": False})
     model = algorithm_classes()[spec.algo](policy, env, seed=spec.seed, verbose=0, **kwargs)
     eval_env.seed(10_000 + spec.seed)
+    return model, env, eval_env, hyperparams
+
+
+def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
+    """Train one run, evaluating every ``eval_freq`` steps, and write its result file."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import sync_envs_normalization
+
+    from sb3_mixture.plots import model_mixture_statistics
+
+    model, env, eval_env, hyperparams = build(spec)
     curve: dict[str, list[Any]] = {"timesteps": [], "returns": [], "success_rate": [], "mixture_statistics": []}
     training_time = [0.0]
 
