@@ -35,7 +35,6 @@ from sb3_mixture.pmoe.ppo_pmoe import PPOPMOE
 
 MIXTURE_MODES = ("heaviest mean", "sample", "weighted mean", "densest mean")
 GAUSSIAN_MODES = ("heaviest mean", "sample")  # a single Gaussian: its mean, and a draw
-ROUTING_COLUMNS = ("label entropy", "label agreement", "Qaux spread", "Qaux fit RMSE")
 
 
 class ModePredictor:
