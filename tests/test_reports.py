@@ -1,5 +1,6 @@
 """Every committed benchmark report regenerates, byte for byte with its figures, from its committed run files."""
 
+import json
 import shlex
 from pathlib import Path
 
@@ -53,3 +54,29 @@ def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) 
     assert markdown.replace(str(regenerated), options["--out"]) == report.read_text()
     for image in tmp_path.glob("*.png"):
         assert image.read_bytes() == (report.parent / image.name).read_bytes(), image.name
+
+
+def test_readme_results_table_is_the_summary_of_the_committed_runs() -> None:
+    """The README's MuJoCo table is regenerated from the committed run files; stale numbers fail here."""
+    from scripts.readme_results import README, regenerate_table, results_block
+
+    command, table = results_block(README.read_text())
+    regenerated = regenerate_table(command)
+    assert regenerated.count("\n") > 2, "the summary found no runs"
+    assert table == regenerated, "README.md's results table is stale: run `python scripts/readme_results.py`"
+
+
+def test_summary_table_rows(tmp_path: Path) -> None:
+    """IQM over 4 runs is the mean of the middle two; P(> reference) counts the pairs (ties count half)."""
+    from sb3_mixture.benchmark.report import summary_table
+
+    for algo, finals in {"sac": [0.0, 1.0, 2.0, 3.0], "sac_mrp": [1.0, 2.0, 3.0, 10.0]}.items():
+        for seed, final in enumerate(finals):
+            run = {"env_id": "E-v0", "variant": "default", "budget": 100, "algo": algo, "seed": seed}
+            run |= {"final_return": final, "env_steps_per_second": 50.0 + seed}
+            (tmp_path / f"{algo}_{seed}.json").write_text(json.dumps(run))
+    rows = summary_table([(tmp_path, "sac")], reps=200).splitlines()
+    assert rows[2].startswith("| E-v0 | 100 | sac | 4 | 2 [") and rows[2].endswith("| - | 52 |")
+    # IQM of 1, 2, 3, 10 = 2.5, printed to integers; P(mrp > sac) over 16 pairs: 1 beats 1 (0.5 each) ...
+    wins = sum((m > s) + 0.5 * (m == s) for m in [1.0, 2.0, 3.0, 10.0] for s in [0.0, 1.0, 2.0, 3.0]) / 16
+    assert rows[3].startswith("| E-v0 | 100 | sac_mrp | 4 | 2 [") and f"| {wins:.2f} [" in rows[3]

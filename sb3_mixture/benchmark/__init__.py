@@ -1,6 +1,6 @@
-"""Multi-seed benchmark runner and rliable report: ``python -m sb3_mixture.benchmark run|report ...``."""
+"""Multi-seed benchmark runner and rliable report: ``python -m sb3_mixture.benchmark run|report|summary ...``."""
 
-from sb3_mixture.benchmark.report import write_report
+from sb3_mixture.benchmark.report import summary_table, write_report
 from sb3_mixture.benchmark.runner import RunSpec, grid, run_grid
 
-__all__ = ["RunSpec", "grid", "run_grid", "write_report"]
+__all__ = ["RunSpec", "grid", "run_grid", "summary_table", "write_report"]

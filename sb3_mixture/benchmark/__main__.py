@@ -7,6 +7,8 @@ Command line of the benchmark runner.
     # a fixed entropy coefficient and one YAML entry replaced for every run (the variant names both)
     python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v0 --budgets 8000 \\
         --ent-coefs 0.1 --hyperparams learning_rate:1e-3 --out my_runs
+    # one table over several grids, each compared with its own baseline (the README's results table)
+    python -m sb3_mixture.benchmark summary --runs my_sac_runs sac --runs my_ppo_runs ppo
     # the rliable report (to split a grid over two machines sharing the folder: --shard 0/2 on one, 1/2 on the other)
     python -m sb3_mixture.benchmark report --runs my_runs --out my_runs/report.md
 
@@ -16,7 +18,7 @@ Interrupt and re-run the same command to resume: finished runs (their result fil
 import argparse
 from pathlib import Path
 
-from sb3_mixture.benchmark.report import REFERENCE, write_report
+from sb3_mixture.benchmark.report import REFERENCE, summary_table, write_report
 from sb3_mixture.benchmark.runner import grid, run_grid
 
 
@@ -68,6 +70,16 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument("--reference", default=REFERENCE)
     report.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
     report.add_argument("--title", default="Benchmark")
+    summary = commands.add_parser("summary", help="one Markdown table of final IQMs over several grids")
+    summary.add_argument(
+        "--runs",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("RUNS", "REFERENCE"),
+        help="a run folder and the algorithm P(improvement) compares with; repeat for more grids",
+    )
+    summary.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
     args = parser.parse_args(argv)
     if args.command == "run":
         from sb3_mixture.zoo import algorithms
@@ -79,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams))
         executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
         print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
+    elif args.command == "summary":
+        print(summary_table([(Path(root), reference) for root, reference in args.runs], args.reps), end="")
     else:
         write_report(args.runs, args.out, args.reps, args.reference, args.title)
         print(f"report written to {args.out}")

@@ -77,6 +77,14 @@ def _seeded_global_numpy(seed: int) -> Iterator[np.random.RandomState]:
         np.random.set_state(state)
 
 
+@contextmanager
+def _without_arch_deprecation() -> Iterator[None]:
+    """rliable hands arch a RandomState, which arch deprecates; the seeded stream is what makes a report reproduce."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+        yield
+
+
 def _interval(point: np.ndarray, interval: np.ndarray) -> Interval:
     """rliable's (point, [low, high]) for one scalar statistic."""
     low, high = np.ravel(interval)
@@ -122,6 +130,37 @@ def curve_intervals(curves: dict[str, np.ndarray], reps: int, seed: int = BOOTST
 
     with _seeded_global_numpy(seed) as random_state:
         return rly.get_interval_estimates(curves, iqm_over_time, reps=reps, random_state=random_state)
+
+
+def task_statistics(
+    algos: dict[str, list[dict[str, Any]]], reference: str, reps: int
+) -> tuple[dict[str, np.ndarray], dict[str, Interval], dict[str, Interval]]:
+    """One task's final scores, IQM with its CI per algorithm, and P(> reference) with its CI (empty without it)."""
+    scores = {algo: final_scores(runs) for algo, runs in algos.items()}
+    improvement = improvement_intervals(scores, reference, reps) if reference in scores else {}
+    return scores, iqm_intervals(scores, reps), improvement
+
+
+def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
+    """One Markdown table over several grids (each a run folder and the algorithm it is compared with): per task and
+    algorithm, the final return's IQM with its 95% CI, P(> reference) with its CI, and env-steps/s. The README's
+    results table is this output, so its numbers come from the committed run files."""
+    lines = [
+        "| task | steps | algorithm | runs | final return IQM [95% CI] | P(> baseline) [95% CI] | env-steps/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for root, reference in sources:
+        with _without_arch_deprecation():
+            for (env_id, variant, budget), algos in group_by_task(load_results(root)).items():
+                _, iqm, improvement = task_statistics(algos, reference, reps)
+                task = env_id if variant == "default" else f"{env_id} ({variant})"
+                for algo, runs in algos.items():
+                    final = f"{iqm[algo].value:.0f} [{iqm[algo].low:.0f}, {iqm[algo].high:.0f}]"
+                    poi = improvement.get(algo)
+                    poi_text = f"{poi.value:.2f} [{poi.low:.2f}, {poi.high:.2f}] vs {reference}" if poi else "-"
+                    speed = np.mean([run["env_steps_per_second"] for run in runs])
+                    lines.append(f"| {task} | {budget} | {algo} | {len(runs)} | {final} | {poi_text} | {speed:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def algorithm_colour(algo: str) -> Any:
@@ -235,9 +274,7 @@ def _runs_that_succeeded(runs: list[dict[str, Any]]) -> str:
 
 def write_report(root: Path, output: Path, reps: int = 2000, reference: str = REFERENCE, title: str = "Benchmark") -> str:
     """Aggregate every result under ``root`` into ``output`` (Markdown) and PNGs beside it; return the Markdown."""
-    with warnings.catch_warnings():
-        # rliable hands arch a RandomState, which arch deprecates; the seeded stream is what makes the report reproduce.
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    with _without_arch_deprecation():
         return _write_report(root, output, reps, reference, title)
 
 
@@ -258,10 +295,8 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
     lines += ["Produced by:", "", *[f"    {command}" for command in commands], f"    {report}", ""]
     final_by_task: dict[str, dict[str, np.ndarray]] = {}
     for (env_id, variant, budget), algos in group_by_task(results).items():
-        scores = {algo: final_scores(runs) for algo, runs in algos.items()}
+        scores, iqm, improvement = task_statistics(algos, reference, reps)
         final_by_task[f"{env_id}, {variant}, {budget}"] = scores
-        iqm = iqm_intervals(scores, reps)
-        improvement = improvement_intervals(scores, reference, reps) if reference in scores else {}
         heading = f"{env_id}, {variant}, {budget} steps"
         lines += [
             f"## {heading}",
