@@ -242,11 +242,13 @@ class SACMixture(SAC):
         return actor_loss._replace(mixture=mixture)
 
     def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
-        """SAC's temperature step, when alpha is tuned, fed with the estimator's mixture log-density."""
+        """SAC's temperature step, when alpha is tuned, fed with the estimator's mixture log-density. It stays eager with
+        ``compile=True``: for one scalar, calling two graphs (loss, Adam) cost 0.5-0.6 ms per step against 0.3-0.4 ms
+        eager (benchmarks/results/throughput.md, temperature column)."""
         if self.ent_coef_optimizer is None or self.log_ent_coef is None:
             return
-        ent_coef_loss = self._compiled(self._entropy_coefficient_loss)(entropy_log_prob)
-        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
+        ent_coef_loss = self._entropy_coefficient_loss(entropy_log_prob)
+        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs, compiled=False)
 
     def _entropy_coefficient_loss(self, entropy_log_prob: th.Tensor) -> th.Tensor:
         assert self.log_ent_coef is not None and isinstance(self.target_entropy, float)
@@ -262,12 +264,15 @@ class SACMixture(SAC):
         # Copy running stats, see SB3 GH issue #996
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
-    def _optimizer_step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs) -> None:
-        """Minimise ``loss`` by one step of ``optimizer``, and log it under ``train/<name>``."""
+    def _optimizer_step(
+        self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs, compiled: bool = True
+    ) -> None:
+        """Minimise ``loss`` by one step of ``optimizer`` (a compiled step with ``compile=True`` unless ``compiled`` is
+        False), and log it under ``train/<name>``."""
         optimizer.zero_grad()
         loss.backward()
         # A fused optimizer (the policy's Adam by default) is one kernel already, and Dynamo does not trace it.
-        if self.compile and not optimizer.defaults.get("fused"):
+        if compiled and self.compile and not optimizer.defaults.get("fused"):
             key = f"optimizer_step_{id(optimizer)}"
             if key not in self._compiled_functions:
                 self._compiled_functions[key] = compiled_optimizer_step(optimizer)
