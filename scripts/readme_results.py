@@ -21,11 +21,11 @@ PREFIX = ["python", "-m", "sb3_mixture.benchmark", "summary"]
 
 
 def results_block(text: str) -> tuple[str, str]:
-    """The marker's command and the table the README holds under it."""
+    """The marker's command and the table the README holds under it (without the blank lines around it)."""
     match = BLOCK.search(text)
     if match is None:
         raise ValueError("README.md has no <!-- results-table: ... --> ... <!-- /results-table --> block")
-    return match["command"], match["table"]
+    return match["command"], match["table"].strip("\n") + "\n"
 
 
 def regenerate_table(command: str) -> str:
@@ -50,7 +50,8 @@ def main() -> None:
     text = README.read_text()
     command, _ = results_block(text)
     table = regenerate_table(command)
-    README.write_text(BLOCK.sub(lambda match: match["marker"] + table, text, count=1))
+    # Blank lines around the table: Markdown then reads it as a table, not as part of the HTML comments.
+    README.write_text(BLOCK.sub(lambda match: match["marker"] + "\n" + table + "\n", text, count=1))
     print(table, end="")
 
 
