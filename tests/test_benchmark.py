@@ -249,3 +249,21 @@ def test_evaluation_acts_on_the_training_normalisation(tmp_path: Path, monkeypat
     assert len(raw) >= 200  # one deterministic episode of 200 steps per evaluation
     np.testing.assert_allclose(raw[:, 0] ** 2 + raw[:, 1] ** 2, 1.0, atol=1e-4)
     assert specs[0].path(tmp_path).is_file()
+
+
+def test_performance_profile_compares_the_tasks_every_algorithm_ran() -> None:
+    """Task B lacks sac_mrp, and sac_mrp has 2 runs on A: the profile uses A alone, 2 runs each, normalised over A's
+    5 runs (min 0, max 4). (It once took the run count of the first algorithm and padded missing tasks with NaN.)"""
+    from sb3_mixture.benchmark.report import profile_matrices
+
+    tasks = {
+        "A": {"sac": np.array([[0.0], [1.0], [2.0]]), "sac_mrp": np.array([[3.0], [4.0]])},
+        "B": {"sac": np.array([[5.0], [6.0]])},
+    }
+    profile_input = profile_matrices(tasks)
+    assert profile_input is not None
+    matrices, n_tasks = profile_input
+    assert n_tasks == 1
+    np.testing.assert_allclose(matrices["sac"], [[0.0], [0.25]])
+    np.testing.assert_allclose(matrices["sac_mrp"], [[0.75], [1.0]])
+    assert profile_matrices({"A": {"sac": np.zeros((2, 1))}, "B": {"sac_mrp": np.zeros((2, 1))}}) is None

@@ -229,22 +229,36 @@ def _plot_interval_estimates(tasks: dict[str, dict[str, np.ndarray]], reps: int,
     figure.savefig(path, dpi=110)
 
 
-def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int, path: Path) -> None:
-    """rliable's performance profile across tasks: the fraction of runs whose final return, min-max normalised over
-    every run of that task, exceeds tau (with 95% CI bands)."""
+def profile_matrices(tasks: dict[str, dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], int] | None:
+    """A performance profile's input: per algorithm, ``[runs, tasks]`` final returns min-max normalised over every
+    run of the task, over the tasks every algorithm ran and the smallest number of runs any of them has there; with
+    that number of tasks. None when no task has every algorithm (a profile over different tasks would not compare)."""
+    algos = sorted({algo for scores in tasks.values() for algo in scores})
+    shared = [scores for scores in tasks.values() if all(algo in scores for algo in algos)]
+    if not shared:
+        return None
+    n_runs = min(len(scores[algo]) for scores in shared for algo in algos)
+    normalised: dict[str, list[np.ndarray]] = {algo: [] for algo in algos}
+    for scores in shared:
+        values = np.concatenate([value.ravel() for value in scores.values()])
+        low, span = values.min(), max(values.max() - values.min(), 1e-12)
+        for algo in algos:
+            normalised[algo].append((scores[algo][:n_runs, 0] - low) / span)
+    return {algo: np.stack(per_task, axis=1) for algo, per_task in normalised.items()}, len(shared)
+
+
+def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int, path: Path) -> str | None:
+    """rliable's performance profile (the fraction of runs whose normalised final return exceeds tau, with 95% CI
+    bands) on :func:`profile_matrices`; returns the figure's title, or None (and no figure) without a shared task."""
     from rliable import library as rly
 
     from sb3_mixture.plots import new_figure
 
-    algos = sorted({algo for scores in tasks.values() for algo in scores})
-    normalised: dict[str, list[np.ndarray]] = {algo: [] for algo in algos}
-    for scores in tasks.values():
-        values = np.concatenate([value.ravel() for value in scores.values()])
-        low, span = values.min(), max(values.max() - values.min(), 1e-12)
-        for algo in algos:
-            normalised[algo].append((scores[algo][:, 0] - low) / span if algo in scores else np.full(1, np.nan))
-    n_runs = min(len(runs) for runs in normalised[algos[0]])
-    matrices = {algo: np.stack([runs[:n_runs] for runs in per_task], axis=1) for algo, per_task in normalised.items()}
+    profile_input = profile_matrices(tasks)
+    if profile_input is None:
+        return None
+    matrices, n_tasks = profile_input
+    algos = list(matrices)
     thresholds = np.linspace(0.0, 1.0, 51)
     with _seeded_global_numpy(BOOTSTRAP_SEED):
         profiles, bands = rly.create_performance_profile(matrices, thresholds, reps=reps)
@@ -254,9 +268,12 @@ def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int
         axis.plot(thresholds, profiles[algo], label=algo, color=colour)
         axis.fill_between(thresholds, bands[algo][0], bands[algo][1], alpha=0.2, color=colour)
     axis.set(xlabel="normalised final return tau (min-max over the task's runs)", ylabel="fraction of runs > tau")
-    axis.set_title(f"Performance profile over {len(tasks)} task(s)", fontsize="medium")
+    n_runs = next(iter(matrices.values())).shape[0]
+    title = f"Performance profile over the {n_tasks} task(s) every algorithm ran, {n_runs} runs each"
+    axis.set_title(title, fontsize="medium")
     _legend_outside(figure, axis)
     figure.savefig(path, dpi=110)
+    return title
 
 
 def _mean_success(runs: list[dict[str, Any]]) -> str:
@@ -321,18 +338,22 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         intervals_image = output.parent / f"{output.stem}_interval_estimates.png"
         _plot_interval_estimates(final_by_task, reps, intervals_image)
         profile_image = output.parent / f"{output.stem}_performance_profile.png"
-        _plot_performance_profile(final_by_task, reps, profile_image)
+        profile = _plot_performance_profile(final_by_task, reps, profile_image)
         lines += [
             "## Across tasks",
             "",
-            "Final IQM and mean with 95% CIs per task, and the performance profile (final returns min-max normalised "
-            "over every run of a task; runs beyond the smallest count per task are left out):",
+            "Final IQM and mean with 95% CIs per task:",
             "",
             f"![interval estimates]({intervals_image.name})",
             "",
-            f"![performance profile]({profile_image.name})",
-            "",
         ]
+        if profile is not None:
+            lines += [
+                f"{profile} (final returns min-max normalised over every run of a task):",
+                "",
+                f"![performance profile]({profile_image.name})",
+                "",
+            ]
     markdown = "\n".join(lines)
     output.write_text(markdown)
     return markdown
