@@ -12,8 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = sorted(
     path for path in (ROOT / "benchmarks" / "results").rglob("*.md") if "sb3_mixture.benchmark report" in path.read_text()
 )
-# Reports whose run files an earlier session lost before they were committed: their grids must run again (issue 13).
-RUNS_LOST = {"classic_control.md"}
 
 
 def report_command(report: Path) -> dict[str, str]:
@@ -23,21 +21,11 @@ def report_command(report: Path) -> dict[str, str]:
     return dict(zip(words[0::2], words[1::2], strict=True))
 
 
-def params() -> list[pytest.ParameterSet]:
-    marks = {
-        name: pytest.mark.xfail(
-            strict=True, reason="its run files were lost before they were committed; the grid must run again"
-        )
-        for name in RUNS_LOST
-    }
-    return [pytest.param(path, id=path.name, marks=marks.get(path.name, ())) for path in REPORTS]
-
-
 def test_there_are_reports() -> None:
     assert len(REPORTS) >= 3
 
 
-@pytest.mark.parametrize("report", params())
+@pytest.mark.parametrize("report", REPORTS, ids=[path.name for path in REPORTS])
 def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) -> None:
     options = report_command(report)
     runs = ROOT / options["--runs"]
