@@ -208,6 +208,53 @@ def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
     assert specs[0].path(tmp_path).is_file()
 
 
+def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``key[name=value,...]`` is another algorithm in the same task: its values reach its model only."""
+    from sb3_mixture.benchmark import runner
+    from sb3_mixture.benchmark.report import group_by_task, load_results
+
+    constructed: list[tuple[str, dict]] = []
+
+    def recording(key: str) -> type:
+        class Recording(SACMixture):
+            def __init__(self, *args, **kwargs) -> None:
+                constructed.append((key, kwargs))
+                super().__init__(*args, **kwargs)
+
+        return Recording
+
+    monkeypatch.setattr(runner, "algorithm_classes", lambda: {"sac_mrp": recording("sac_mrp")})
+    arm = "sac_mrp[batch_size=16,policy_kwargs=dict(n_components=2, net_arch=[8, 8])]"
+    specs = grid(["sac_mrp", arm], [BANDIT], seeds=[0], budgets=[30])
+    run_grid(specs, tmp_path, eval_freq=30, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
+    (_, plain), (_, armed) = constructed
+    assert plain.get("batch_size") != 16 and armed["batch_size"] == 16
+    assert armed["policy_kwargs"] == dict(n_components=2, net_arch=[8, 8])
+    assert specs[1].path(tmp_path).parts[-4] == arm
+    (task,) = group_by_task(load_results(tmp_path)).values()
+    assert sorted(task) == sorted(["sac_mrp", arm])
+
+
+@pytest.mark.parametrize("text", ["sac[]", "sac[batch_size]", "sac[=3]", "sac[batch_size=16"])
+def test_malformed_arms_are_refused(text: str) -> None:
+    from sb3_mixture.benchmark.runner import parse_arm
+
+    with pytest.raises(ValueError, match="an arm is key"):
+        parse_arm(text)
+
+
+def test_result_files_hold_the_stochastic_evaluation_and_the_training_episodes(runs: Path) -> None:
+    import json
+
+    result = json.loads((runs / "sac_mrp" / "sb3_mixture__BimodalBandit-v0" / "default" / "seed0_budget120.json").read_text())
+    assert len(result["stochastic_returns"]) == len(result["returns"])
+    assert result["final_stochastic_return"] == result["stochastic_returns"][-1]
+    online = result["online"]
+    # The bandit's episodes last one step: every training step ends one, with the Monitor's reward in [0, 1].
+    assert online["timesteps"] == list(range(1, 121)) and online["lengths"] == [1] * 120
+    assert all(0.0 <= value <= 1.0 for value in online["returns"])
+
+
 @pytest.mark.parametrize("argument", ["learning_rate", "learning_rate:", "ent_coef:0.1"])
 def test_cli_refuses_malformed_overrides(argument: str) -> None:
     command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "sac", "--envs", BANDIT, "--budgets", "10"]

@@ -25,7 +25,7 @@ def buffer_mse(model: PPOPMOE) -> float:
 
 
 def test_auxiliary_q_fits_the_returns() -> None:
-    model = collected(learning_rate=3e-3)
+    model = collected(routing_learning_rate=3e-3)
     before = buffer_mse(model)
     for _ in range(20):
         model._fit_aux_q()
@@ -40,7 +40,7 @@ class LargerActionIsBetter(nn.Module):
 
 
 def test_routing_moves_the_weights_to_the_frequency_of_being_best() -> None:
-    model = collected(learning_rate=3e-3)
+    model = collected(routing_learning_rate=3e-3)
     model.aux_q = LargerActionIsBetter()
     with th.no_grad():
         mean_head = model.policy.action_net
@@ -105,9 +105,9 @@ def changed_groups(model: PPOPMOE, step: Any) -> set[str]:
     }
 
 
-def test_ppo_epochs_train_the_experts_and_the_routing_loss_the_gate_only(monkeypatch: Any) -> None:
-    """Algorithm 1: the gate's parameters move by the routing loss only, and the routing loss moves nothing else."""
-    model = collected(learning_rate=3e-3, ent_coef=0.01, n_epochs=2)
+def test_routing_only_ppo_epochs_train_the_experts_and_the_routing_loss_the_gate_only(monkeypatch: Any) -> None:
+    """``routing_only``: the gate's parameters move by the routing loss only, and the routing loss moves nothing else."""
+    model = collected(learning_rate=3e-3, ent_coef=0.01, n_epochs=2, gate_gradient="routing_only")
     monkeypatch.setattr(model, "_fit_aux_q", lambda: 0.0)
     monkeypatch.setattr(model, "_train_routing", lambda: 0.0)
     assert changed_groups(model, model.train) == {"trunk", "means", "log_std", "value"}
@@ -119,8 +119,87 @@ def test_without_the_freeze_ppo_would_train_the_gate(monkeypatch: Any) -> None:
     """The check above can fail: PPO's epochs on the same policy without the freeze move the gate's parameters."""
     from sb3_mixture import PPOMixture
 
-    model = collected(learning_rate=3e-3, ent_coef=0.01, n_epochs=2)
+    model = collected(learning_rate=3e-3, ent_coef=0.01, n_epochs=2, gate_gradient="routing_only")
+    model.policy.optimizer = th.optim.Adam(model.policy.parameters(), lr=3e-3)  # PPOMixture's optimizer: every parameter
     assert "gate" in changed_groups(model, lambda: PPOMixture.train(model))
+
+
+def reached_groups(model: PPOPMOE, loss: th.Tensor) -> set[str]:
+    """The parameter groups (the policy's and ``aux_q``) that receive a non-zero gradient from ``loss``."""
+    groups = {**parameter_groups(model), "aux_q": list(model.aux_q.parameters())}
+    params = [param for group in groups.values() for param in group]
+    grads = th.autograd.grad(loss, params, allow_unused=True)
+    by_param = {id(param): grad for param, grad in zip(params, grads, strict=True)}
+    return {
+        name
+        for name, group in groups.items()
+        if any(by_param[id(param)] is not None and by_param[id(param)].abs().sum() > 0 for param in group)
+    }
+
+
+def test_ppo_and_routing_each_loss_reaches_its_parameter_groups() -> None:
+    """Default: PPO's surrogate on the mixture density trains the gate with the experts and the value; the routing loss
+    the gate only (detached features); Qaux's regression Qaux only."""
+    model = collected(ent_coef=0.01)
+    assert model.gate_gradient == "ppo_and_routing"
+    rollout = next(model.rollout_buffer.get(64))
+    ppo = model._ppo_loss(rollout, clip_range=0.2, clip_range_vf=None)
+    assert reached_groups(model, ppo.loss) == {"gate", "trunk", "means", "log_std", "value"}
+    assert reached_groups(model, model._routing_loss(rollout.observations)) == {"gate"}
+    assert reached_groups(model, model._aux_q_loss(rollout)) == {"aux_q"}
+    before = {name: [param.detach().clone() for param in params] for name, params in parameter_groups(model).items()}
+    aux_before = [param.detach().clone() for param in model.aux_q.parameters()]
+    model.train()
+    for name, params in parameter_groups(model).items():
+        assert any(not th.equal(old, new) for old, new in zip(before[name], params, strict=True)), name
+    assert any(not th.equal(old, new) for old, new in zip(aux_before, model.aux_q.parameters(), strict=True))
+
+
+def test_gate_and_aux_q_learn_at_their_own_rate() -> None:
+    """The gate and Qaux step at ``routing_learning_rate`` (3e-4 by default) whatever PPO's step size; the policy's
+    optimizer no longer holds the gate, so no parameter is stepped twice."""
+    model = collected(learning_rate=2e-5)
+    model.train()
+    assert model.policy.optimizer.param_groups[0]["lr"] == 2e-5
+    assert model.gate_optimizer.param_groups[0]["lr"] == 3e-4
+    assert model.aux_q_optimizer.param_groups[0]["lr"] == 3e-4
+    gate_ids = {id(param) for param in model.policy.logits_net.parameters()}
+    stepped = [id(param) for group in model.policy.optimizer.param_groups for param in group["params"]]
+    assert not gate_ids & set(stepped)
+    assert len(stepped) + len(gate_ids) == len(list(model.policy.parameters()))
+    follows = collected(learning_rate=2e-5, routing_learning_rate=None)
+    follows.train()
+    assert follows.gate_optimizer.param_groups[0]["lr"] == 2e-5
+
+
+def test_joint_epochs_are_sb3_ppo_when_the_pmoe_terms_vanish() -> None:
+    """The joint loop re-writes SB3's PPO.train: with no routing term and the gate at PPO's rate, its policy after one
+    train() equals SB3's on the same rollout (a PPOMixture with the same detached gate)."""
+    from sb3_mixture import PPOMixture
+
+    common: dict[str, Any] = dict(n_steps=256, batch_size=64, n_epochs=3, learning_rate=3e-3, ent_coef=0.0, seed=0)
+    pmoe = collected(routing_coef=0.0, routing_learning_rate=None, n_epochs=3, learning_rate=3e-3)
+    policy_kwargs = dict(net_arch=[32], n_components=3, detach_gate=True)
+    reference = PPOMixture("MlpPolicy", "Pendulum-v1", policy_kwargs=policy_kwargs, **common)
+    reference.policy.load_state_dict(pmoe.policy.state_dict())
+    reference.policy.optimizer = th.optim.Adam(reference.policy.parameters(), lr=3e-3, eps=1e-5)  # SB3's PPO Adam
+    reference.rollout_buffer = pmoe.rollout_buffer
+    reference._current_progress_remaining = pmoe._current_progress_remaining = 1.0
+    reference._logger = pmoe.logger
+    for model in (reference, pmoe):
+        np.random.seed(1)
+        model.train()
+    for key, value in reference.policy.state_dict().items():
+        th.testing.assert_close(pmoe.policy.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_unknown_gate_gradient_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="gate_gradient must be one of"):
+        PPOPMOE("MlpPolicy", "Pendulum-v1", gate_gradient="frozen")
+    with pytest.raises(ValueError, match="routing_learning_rate must be"):
+        PPOPMOE("MlpPolicy", "Pendulum-v1", routing_learning_rate=0.0)
 
 
 def test_auxiliary_q_is_queried_at_executed_actions() -> None:

@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 
 from sb3_mixture.benchmark.report import REFERENCE, summary_table, write_report
-from sb3_mixture.benchmark.runner import grid, run_grid
+from sb3_mixture.benchmark.runner import grid, parse_arm, run_grid
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -44,7 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train the grid (skips finished runs)")
-    run.add_argument("--algos", nargs="+", required=True, help="RL Zoo keys: sac, td3, ppo and the package's")
+    run.add_argument(
+        "--algos",
+        nargs="+",
+        required=True,
+        help="RL Zoo keys (sac, td3, ppo and the package's), or arms: key[name=value,...] with hyperparameters of its own",
+    )
     run.add_argument("--envs", nargs="+", required=True, help="Gymnasium ids")
     run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     run.add_argument("--budgets", nargs="+", type=int, required=True, help="environment steps per run")
@@ -85,7 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         from sb3_mixture.zoo import algorithms
 
         known = {"sac", "td3", "ppo", *algorithms()}
-        unknown = [algo for algo in args.algos if algo not in known]
+        try:
+            keys = [parse_arm(algo)[0] for algo in args.algos]
+        except ValueError as error:
+            parser.error(f"--algos: {error}")
+        unknown = [algo for algo in keys if algo not in known]
         if unknown:
             parser.error(f"--algos: unknown {unknown}; allowed: {sorted(known)}")
         specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams))

@@ -42,11 +42,16 @@ def load_results(root: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(Path(root).rglob("*.json"))]
 
 
+def run_name(result: dict[str, Any]) -> str:
+    """The algorithm a run belongs to: its key, or its arm ``key[name=value,...]`` (format-1 files have no arms)."""
+    return result.get("name", result["algo"])
+
+
 def group_by_task(results: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, list[dict[str, Any]]]]:
     """(env id, variant, budget) -> algo -> runs, sorted by seed."""
     groups: dict[tuple[str, str, int], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
-        groups[(result["env_id"], result["variant"], result["budget"])][result["algo"]].append(result)
+        groups[(result["env_id"], result["variant"], result["budget"])][run_name(result)].append(result)
     for algos in groups.values():
         for runs in algos.values():
             runs.sort(key=lambda run: run["seed"])

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
+"""2: adds ``stochastic_returns`` (the same evaluations with sampled actions) and ``online`` (the training episodes'
+returns and lengths, as SB3's Monitor records them). Format-1 files (deterministic evaluations only) still read."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ class RunSpec:
     budget: int
     ent_coef: float | None = None
     overrides: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's, for every algorithm
+    arm: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's for this algorithm only
+
+    @property
+    def name(self) -> str:
+        """The algorithm as reports name it: the key, or ``key[name=value,...]`` for an arm of it."""
+        return self.algo if not self.arm else f"{self.algo}[{','.join(f'{key}={value}' for key, value in self.arm)}]"
 
     @property
     def variant(self) -> str:
@@ -46,7 +54,7 @@ class RunSpec:
 
     def path(self, root: Path) -> Path:
         env_folder = self.env_id.replace("/", "__")
-        return root / self.algo / env_folder / self.variant / f"seed{self.seed}_budget{self.budget}.json"
+        return root / self.name / env_folder / self.variant / f"seed{self.seed}_budget{self.budget}.json"
 
 
 def grid(
@@ -61,14 +69,39 @@ def grid(
 
     The algorithms vary fastest, so an interrupted grid holds complete comparisons (every algorithm on the same seeds)."""
     fixed = tuple(sorted((overrides or {}).items()))
+    arms = [parse_arm(algo) for algo in algos]
     return [
-        RunSpec(algo, env_id, seed, budget, ent_coef, fixed)
+        RunSpec(algo, env_id, seed, budget, ent_coef, fixed, arm)
         for env_id in env_ids
         for ent_coef in ent_coefs
         for budget in budgets
         for seed in seeds
-        for algo in algos
+        for algo, arm in arms
     ]
+
+
+def parse_arm(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``"key"`` or ``"key[name=value,name=value]"`` (an arm: the key with hyperparameters of its own) -> (key, arm).
+    Commas inside brackets or parentheses belong to the value (``policy_kwargs=dict(a=1,b=2)``)."""
+    key, bracket, rest = text.partition("[")
+    if not bracket:
+        return text, ()
+    error = ValueError(f"an arm is key[name=value,...], got {text!r}")
+    if not rest.endswith("]"):
+        raise error
+    pairs, depth, start, body = [], 0, 0, rest[:-1]
+    for position, character in enumerate(body + ","):
+        if character in "([{":
+            depth += 1
+        elif character in ")]}":
+            depth -= 1
+        elif character == "," and depth == 0:
+            name, equals, value = body[start:position].partition("=")
+            if not equals or not name.strip() or not value.strip():
+                raise error
+            pairs.append((name.strip(), value.strip()))
+            start = position + 1
+    return key, tuple(pairs)
 
 
 def algorithm_classes() -> dict[str, Any]:
@@ -167,7 +200,7 @@ def build(spec: RunSpec) -> tuple[Any, Any, Any, dict[str, Any]]:
 
     th.set_num_threads(1)
     hyperparams = hyperparameters(spec.algo, spec.env_id)
-    hyperparams.update({name: parse_value(value) for name, value in spec.overrides})
+    hyperparams.update({name: parse_value(value) for name, value in (*spec.overrides, *spec.arm)})
     policy, n_envs, normalize, kwargs = _model_kwargs(hyperparams)
     if spec.ent_coef is not None:
         kwargs["ent_coef"] = spec.ent_coef
@@ -185,6 +218,7 @@ def build(spec: RunSpec) -> tuple[Any, Any, Any, dict[str, Any]]:
 
 def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
     """Train one run, evaluating every ``eval_freq`` steps, and write its result file."""
+    import torch as th
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import sync_envs_normalization
@@ -192,7 +226,14 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     from sb3_mixture.plots import model_mixture_statistics
 
     model, env, eval_env, hyperparams = build(spec)
-    curve: dict[str, list[Any]] = {"timesteps": [], "returns": [], "success_rate": [], "mixture_statistics": []}
+    curve: dict[str, list[Any]] = {
+        "timesteps": [],
+        "returns": [],
+        "stochastic_returns": [],
+        "success_rate": [],
+        "mixture_statistics": [],
+    }
+    online: dict[str, list[Any]] = {"timesteps": [], "returns": [], "lengths": []}
     training_time = [0.0]
 
     def evaluate() -> None:
@@ -212,11 +253,22 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         curve["returns"].append(float(np.mean(returns)))
         curve["success_rate"].append(float(np.mean(successes)) if successes else None)
         curve["mixture_statistics"].append(model_mixture_statistics(model, np.concatenate(observations)[:256]))
+        # The action a user's sampled rollouts take: a mixture's deterministic action is one rule among several. Its
+        # own random stream, so that training does not depend on being evaluated.
+        with th.random.fork_rng(devices=[]):
+            th.manual_seed(20_000 + spec.seed + model.num_timesteps)
+            stochastic, _ = evaluate_policy(model, eval_env, n_eval_episodes, deterministic=False, return_episode_rewards=True)
+        curve["stochastic_returns"].append(float(np.mean(stochastic)))
 
     class Periodic(BaseCallback):
         started = 0.0
 
         def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:  # Monitor's record of a finished training episode (unnormalised reward)
+                    online["timesteps"].append(self.num_timesteps)
+                    online["returns"].append(float(info["episode"]["r"]))
+                    online["lengths"].append(int(info["episode"]["l"]))
             if self.num_timesteps % eval_freq < self.training_env.num_envs:
                 training_time[0] += time.perf_counter() - self.started
                 evaluate()
@@ -236,12 +288,15 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     result = {
         "format": RESULT_FORMAT,
         **asdict(spec),
+        "name": spec.name,
         "variant": spec.variant,
         "hyperparameters": {key: str(value) for key, value in hyperparams.items()},
         "eval_freq": eval_freq,
         "n_eval_episodes": n_eval_episodes,
         **curve,
+        "online": online,
         "final_return": curve["returns"][-1],
+        "final_stochastic_return": curve["stochastic_returns"][-1],
         "final_success_rate": curve["success_rate"][-1],
         "final_mixture_statistics": curve["mixture_statistics"][-1],
         "wall_time": time.perf_counter() - start,

@@ -69,6 +69,9 @@ class PPOMixture(PPO):
 
     def train(self) -> None:
         super().train()
+        self._record_mixture_statistics()
+
+    def _record_mixture_statistics(self) -> None:
         rollout = next(self.rollout_buffer.get(self.batch_size))
         with th.no_grad():
             distribution = self.policy.get_distribution(rollout.observations)
