@@ -11,7 +11,9 @@ For a mixture also: the mean largest weight along the evaluation episodes and ho
 from one step to the next. For ``ppo_pmoe``, averaged over the rollouts since the last evaluation, whether the routing
 loss's labels ``argmax_k Qaux(s, a_k)`` carry information: the entropy of their histogram (``ln K``: every component
 equally often), how often two independent draws of the component actions give a state the same label (``1/K``: chance),
-and how far ``Qaux`` spreads across the components against its fit error on the rollout's returns.
+against the agreement labels drawn from that histogram regardless of the state would have (the sum of its squared
+frequencies: above it, the labels carry per-state information), and how far ``Qaux`` spreads across the components
+against its fit error on the rollout's returns.
 
     python benchmarks/ppo_mixture_diagnosis.py --env HalfCheetah-v5 --seed 0 --run ppo:150000 --run ppo_mixture:150000 \\
         --run ppo_mixture:150000:policy_kwargs="dict(..., n_components=1)" --run ppo_pmoe:300000 \\
@@ -71,10 +73,11 @@ class ModePredictor:
 
 
 def record_routing_labels(model: PPOPMOE, rows: dict[str, list[float]]) -> None:
-    """Wrap the routing step so that it first records its labels' statistics on the whole rollout."""
-    train_routing = model._train_routing
+    """Wrap the training step so that it first records the routing labels' statistics on the whole rollout (before
+    any update on it, whichever ``gate_gradient`` the model uses)."""
+    train = model.train
 
-    def recorded() -> float:
+    def recorded() -> None:
         rollout = next(model.rollout_buffer.get(None))
         with th.no_grad():
             distribution = model.policy.get_distribution(rollout.observations)
@@ -90,11 +93,13 @@ def record_routing_labels(model: PPOPMOE, rows: dict[str, list[float]]) -> None:
         frequencies = frequencies[frequencies > 0]
         rows["label entropy"].append(float(-(frequencies * frequencies.log()).sum()))
         rows["label agreement"].append(float((labels[0] == labels[1]).float().mean()))
+        # What the agreement would be if the labels did not depend on the state: two draws from the histogram.
+        rows["agreement without state"].append(float(frequencies.square().sum()))
         rows["Qaux spread"].append(float(np.mean(spreads)))
         rows["Qaux fit RMSE"].append(float((fitted - rollout.returns).square().mean().sqrt()))
-        return train_routing()
+        train()
 
-    model._train_routing = recorded  # type: ignore[method-assign]
+    model.train = recorded  # type: ignore[method-assign]
 
 
 def diagnose(spec: RunSpec, eval_freq: int, n_eval_episodes: int) -> list[dict[str, float]]:

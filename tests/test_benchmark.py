@@ -78,6 +78,14 @@ def test_report_reproduces_from_the_result_files(runs: Path, tmp_path: Path) -> 
     assert first == second and output.read_text() == first and image.is_file()
     assert "| sac_mrp | 2 |" in first and "P(> sac)" in first and "    test grid" in first
     assert f"    python -m sb3_mixture.benchmark report --runs {runs} --out {output} --reps 300 --title Benchmark\n" in first
+    # Format-2 runs also carry sampled-action evaluations: their own table, against their own final returns.
+    sampled = first[first.index("Evaluated with sampled actions") :]
+    assert (tmp_path / "report_sb3_mixture__BimodalBandit-v0_default_120_sampled.png").is_file()
+    from sb3_mixture.benchmark.report import final_scores, group_by_task, iqm_intervals, load_results
+
+    (task,) = group_by_task(load_results(runs)).values()
+    expected = iqm_intervals({"sac_mrp": final_scores(task["sac_mrp"], "stochastic_returns")}, reps=300)["sac_mrp"]
+    assert f"| sac_mrp | 2 | {expected} |" in sampled
 
 
 def test_report_counts_the_runs_that_ever_succeeded(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import torch as th
 from scipy import integrate, stats
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, TanhTransform, TransformedDistribution
 
-from sb3_mixture.common.distributions import SquashedGaussianMixture, component_separation, weight_entropy
+from sb3_mixture.common.distributions import GaussianMixture, SquashedGaussianMixture, component_separation, weight_entropy
 
 
 def random_parameters(batch_size: int, n_components: int, action_dim: int, seed: int = 0, dtype=th.float32):
@@ -106,6 +106,15 @@ def test_mode_is_the_squashed_mean_of_the_heaviest_component() -> None:
     mean = th.arange(12, dtype=th.float32).view(2, 3, 2) / 10
     distribution = SquashedGaussianMixture(2, 3).proba_distribution(mean, th.zeros(2, 3, 2), logits)
     th.testing.assert_close(distribution.mode(), th.tanh(th.stack([mean[0, 1], mean[1, 0]])))
+    th.testing.assert_close(distribution.get_actions(deterministic=True), distribution.mode())
+
+
+def test_gaussian_mixture_mode_is_the_heaviest_mean() -> None:
+    """PPO's unsquashed mixture: ``predict(deterministic=True)`` acts with the heaviest component's mean, unsquashed."""
+    logits = th.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, 1.0]])
+    mean = th.arange(12, dtype=th.float32).view(2, 3, 2) / 10
+    distribution = GaussianMixture(2, 3).proba_distribution(mean, th.zeros(2, 3, 2), logits)
+    th.testing.assert_close(distribution.mode(), th.stack([mean[0, 1], mean[1, 0]]))
     th.testing.assert_close(distribution.get_actions(deterministic=True), distribution.mode())
 
 

@@ -58,16 +58,23 @@ def group_by_task(results: list[dict[str, Any]]) -> dict[tuple[str, str, int], d
     return {key: dict(value) for key, value in sorted(groups.items())}
 
 
-def final_scores(runs: list[dict[str, Any]]) -> np.ndarray:
-    """``[n_runs, 1]``: rliable's layout (runs x tasks) for one task."""
-    return np.array([[run["final_return"]] for run in runs], dtype=np.float64)
+def final_scores(runs: list[dict[str, Any]], curve: str = "returns") -> np.ndarray:
+    """``[n_runs, 1]``: rliable's layout (runs x tasks) for one task; the last point of ``curve`` (``"returns"``, the
+    deterministic evaluations, or ``"stochastic_returns"``, the sampled-action ones)."""
+    finals = [run["final_return"] if curve == "returns" else run[curve][-1] for run in runs]
+    return np.array(finals, dtype=np.float64)[:, None]
 
 
-def curve_scores(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def curve_scores(runs: list[dict[str, Any]], curve: str = "returns") -> tuple[np.ndarray, np.ndarray]:
     """Evaluation steps ``[T]`` and returns ``[n_runs, 1, T]`` over the evaluation points every run has."""
-    length = min(len(run["returns"]) for run in runs)
+    length = min(len(run[curve]) for run in runs)
     steps = np.array(runs[0]["timesteps"][:length])
-    return steps, np.array([[run["returns"][:length]] for run in runs], dtype=np.float64)
+    return steps, np.array([[run[curve][:length]] for run in runs], dtype=np.float64)
+
+
+def sampled_runs(algos: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The algorithms whose every run has sampled-action evaluations (format-2 files)."""
+    return {algo: runs for algo, runs in algos.items() if all(run.get("stochastic_returns") for run in runs)}
 
 
 @contextmanager
@@ -281,6 +288,34 @@ def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int
     return title
 
 
+def _plot_task_curves(algos: dict[str, list[dict[str, Any]]], reps: int, heading: str, image: Path, curve: str) -> None:
+    steps, curves = {}, {}
+    for algo, runs in algos.items():
+        steps[algo], curves[algo] = curve_scores(runs, curve)
+    point, interval = curve_intervals(curves, reps)
+    _plot_curves(steps, point, interval, heading, image)
+
+
+def _sampled_section(
+    sampled: dict[str, list[dict[str, Any]]], reference: str, reps: int, heading: str, image: Path
+) -> list[str]:
+    """The task's evaluations with sampled actions (the policy the loss trains), for the algorithms that have them."""
+    scores = {algo: final_scores(runs, "stochastic_returns") for algo, runs in sampled.items()}
+    iqm = iqm_intervals(scores, reps)
+    improvement = improvement_intervals(scores, reference, reps) if reference in scores else {}
+    lines = [
+        "Evaluated with sampled actions (`predict(deterministic=False)`), for the algorithms whose runs recorded it:",
+        "",
+        f"| algorithm | runs | final sampled-action return IQM [95% CI] | P(> {reference}) [95% CI] |",
+        "|---|---|---|---|",
+    ]
+    for algo, runs in sampled.items():
+        poi = str(improvement[algo]) if algo in improvement else "-"
+        lines.append(f"| {algo} | {len(runs)} | {iqm[algo]} | {poi} |")
+    _plot_task_curves(sampled, reps, f"{heading}, sampled actions", image, "stochastic_returns")
+    return [*lines, "", f"![learning curves, sampled actions]({image.name})", ""]
+
+
 def _mean_success(runs: list[dict[str, Any]]) -> str:
     rates = [run["final_success_rate"] for run in runs if run["final_success_rate"] is not None]
     return f"{np.mean(rates):.2f}" if rates else "-"
@@ -332,13 +367,12 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
             poi = str(improvement[algo]) if algo in improvement else "-"
             success = f"{_mean_success(runs)} | {_runs_that_succeeded(runs)}"
             lines.append(f"| {algo} | {len(runs)} | {iqm[algo]} | {success} | {poi} | {speed:.0f} |")
-        steps, curves = {}, {}
-        for algo, runs in algos.items():
-            steps[algo], curves[algo] = curve_scores(runs)
-        point, interval = curve_intervals(curves, reps)
         image = output.parent / f"{output.stem}_{env_id.replace('/', '__')}_{variant}_{budget}.png"
-        _plot_curves(steps, point, interval, heading, image)
+        _plot_task_curves(algos, reps, heading, image, "returns")
         lines += ["", f"![learning curves]({image.name})", ""]
+        sampled = sampled_runs(algos)
+        if sampled:
+            lines += _sampled_section(sampled, reference, reps, heading, image.with_name(f"{image.stem}_sampled.png"))
     if final_by_task:
         intervals_image = output.parent / f"{output.stem}_interval_estimates.png"
         _plot_interval_estimates(final_by_task, reps, intervals_image)
