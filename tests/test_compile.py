@@ -75,9 +75,13 @@ def test_compiled_training_matches_eager(
     state = compiled.policy.state_dict()
     for name, value in eager.policy.state_dict().items():
         th.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-4, msg=lambda text, name=name: f"{name}: {text}")
+    # atol: PPO's policy-gradient loss is a mean of normalised advantages (mean 0) times ratios near 1, so it sits near
+    # zero (1e-5 here) where float32 rounding of the sum (1e-8) is a large relative difference.
     for name in ("train/actor_loss", "train/critic_loss", "train/policy_gradient_loss", "train/value_loss"):
         if name in eager.logger.name_to_value:
-            np.testing.assert_allclose(compiled.logger.name_to_value[name], eager.logger.name_to_value[name], rtol=1e-3)
+            np.testing.assert_allclose(
+                compiled.logger.name_to_value[name], eager.logger.name_to_value[name], rtol=1e-3, atol=1e-6
+            )
 
 
 @pytest.mark.parametrize("cls,kwargs", PARAMS)

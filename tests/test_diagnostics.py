@@ -44,3 +44,16 @@ def test_covariance_trace(model: SACMixture) -> None:
     assert traces["lr_no_baseline"] > 100 * traces["lr"]
     assert traces["lr_no_baseline"] > 100 * traces["mrp"]
     assert traces["mrp"] > 0
+
+
+def test_an_algorithm_with_its_own_loss_is_measured_on_it_and_refuses_estimators() -> None:
+    """SACM has one actor loss: asking for the estimators' variance on it is an error (it used to return SACM's loss
+    under every estimator's name); its own loss is measured under ``"own"``, and it is noisy (a sampled loss)."""
+    from sb3_mixture import SACM
+
+    model = SACM("MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
+    model.learn(100)
+    with pytest.raises(ValueError, match="estimators can be compared on a SACMixture only"):
+        gradient_covariance_trace(model, {"mrp": make_estimator("mrp")}, 32, 5)
+    (name, result), *_ = gradient_covariance_trace(model, None, 32, 10).items()
+    assert name == "own" and result["trace"] > 0

@@ -100,7 +100,7 @@ def test_k1_actor_loss_and_gradient_equal_sac() -> None:
     sac_loss.backward()
 
     th.manual_seed(42)
-    mixture_loss = mixture._actor_loss(mixture.actor.get_distribution(observations), observations, ent_coef)
+    mixture_loss = mixture._mixture_actor_loss(mixture.actor.get_distribution(observations), observations, ent_coef)
     mixture_loss.loss.backward()
 
     th.testing.assert_close(mixture_loss.loss, sac_loss, rtol=1e-5, atol=1e-5)

@@ -21,7 +21,7 @@ from sb3_mixture.sac_awmp import BehaviourReplayBuffer, importance_weights, prio
 from tests.conftest import FAST_KWARGS
 
 if TYPE_CHECKING:
-    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
+    from sb3_mixture.common.sac_family import Minibatch
     from tests.bandit import BanditPolicy
 
 N_COMPONENTS = 4
@@ -202,7 +202,7 @@ def awmp_on_the_bandit(monkeypatch: pytest.MonkeyPatch) -> tuple["BanditPolicy",
     from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
     import sb3_mixture.sac_awmp.sac_awmp as awmp_module
-    from sb3_mixture.sac_mixture.sac_mixture import Minibatch
+    from sb3_mixture.common.sac_family import Minibatch
     from tests.bandit import BanditPolicy, q_function
 
     th.manual_seed(0)
@@ -244,7 +244,7 @@ def test_per_component_loss_gradient_matches_quadrature(monkeypatch: pytest.Monk
     exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
 
     model.component_loss = "per_component"
-    z = gradient_z_scores(lambda: model._actor_loss_of(minibatch).loss, policy.parameters, exact)
+    z = gradient_z_scores(lambda: model._actor_loss(minibatch).loss, policy.parameters, exact)
     assert z.abs().max() < 4.5, z
 
     def mixture_density() -> th.Tensor:
@@ -271,11 +271,11 @@ def test_combined_action_loss_gradient_matches_quadrature(monkeypatch: pytest.Mo
     exact = th.cat([g.flatten() for g in th.autograd.grad(objective, policy.parameters)])
 
     assert model.component_loss == "combined"  # the default
-    z = gradient_z_scores(lambda: model._actor_loss_of(minibatch).loss, policy.parameters, exact)
+    z = gradient_z_scores(lambda: model._actor_loss(minibatch).loss, policy.parameters, exact)
     assert z.abs().max() < 4.5, z
 
     model.component_loss = "per_component"
-    assert gradient_z_scores(lambda: model._actor_loss_of(minibatch).loss, policy.parameters, exact).abs().max() > 10
+    assert gradient_z_scores(lambda: model._actor_loss(minibatch).loss, policy.parameters, exact).abs().max() > 10
 
     def detached_log_density() -> th.Tensor:  # the entropy term left out of the gradient
         noise = th.randn(BANDIT_STATES, 3, dtype=th.float64)
@@ -302,7 +302,7 @@ def test_combined_action_loss_asks_the_prior_at_a_fresh_action() -> None:
     fresh = th.full((model.policy_batch_size or 4 * model.batch_size, 1), 0.123)
     model.policy.gated_action = lambda obs, distribution, deterministic=False: (fresh, th.zeros(len(fresh)))  # type: ignore[method-assign]
     minibatch = model._sample_minibatch(model.batch_size, defaultdict(list))
-    model._actor_loss_of(minibatch)
+    model._actor_loss(minibatch)
     assert len(seen) == 1 and th.equal(seen[0], fresh)
     assert not th.equal(minibatch.actor_data.actions, fresh)
 

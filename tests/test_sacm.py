@@ -2,6 +2,7 @@
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -85,7 +86,7 @@ def head_gradients(model: S2ACM, minibatch: Any) -> list[th.Tensor]:
     """The critic loss's gradient on each head's first network's output layer."""
     model.critic.zero_grad(set_to_none=True)
     th.manual_seed(0)  # the same next actions in the target each time
-    model._critic_loss_of(minibatch).backward()
+    model._critic_loss(minibatch).backward()
     return [model.critic.q_networks[2 * head][-1].weight.grad.clone() for head in range(3)]  # type: ignore[union-attr]
 
 
@@ -113,7 +114,7 @@ def test_s2acm_heads_train_on_disjoint_transitions(bootstrap_heads: bool) -> Non
     before = head_gradients(model, minibatch)
     replay_data = minibatch.replay_data
     rewards = replay_data.rewards + 10.0 * (heads == 0).float().unsqueeze(1)
-    after = head_gradients(model, minibatch._replace(replay_data=replay_data._replace(rewards=rewards)))
+    after = head_gradients(model, replace(minibatch, replay_data=replay_data._replace(rewards=rewards)))
     assert not th.allclose(before[0], after[0])
     for head in (1, 2):
         # Without the split every head regresses on every transition, so every head's gradient moves.
@@ -172,7 +173,7 @@ def test_sacm_actor_loss_gradient_matches_quadrature() -> None:
         samples = th.stack([flat_gradient(loss(policy.distribution(2_000)), policy.parameters) for _ in range(200)])
         return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
 
-    z = z_scores(lambda distribution: model._actor_loss(distribution, observations, alphas).loss)
+    z = z_scores(lambda distribution: model._mixture_actor_loss(distribution, observations, alphas).loss)
     assert z.abs().max() < 4.5, z
 
     def without_reparameterization(distribution: SquashedGaussianMixture) -> th.Tensor:
@@ -222,7 +223,7 @@ def test_s2acm_actor_loss_gradient_matches_quadrature_with_each_head() -> None:
         samples = th.stack([flat_gradient(loss(policy.distribution(2_000)), policy.parameters) for _ in range(200)])
         return (samples.mean(dim=0) - exact) / (samples.std(dim=0) / 200**0.5).clamp(min=1e-12)
 
-    assert z_scores(lambda distribution: model._actor_loss(distribution, observations, alphas).loss).abs().max() < 4.5
+    assert z_scores(lambda distribution: model._mixture_actor_loss(distribution, observations, alphas).loss).abs().max() < 4.5
 
     def every_component_on_head_zero(distribution: SquashedGaussianMixture) -> th.Tensor:
         actions, gaussian_actions = distribution.rsample_each_component()

@@ -26,7 +26,8 @@ def test_save_load_round_trip(cls: type[BaseAlgorithm], kwargs: dict[str, Any], 
     np.testing.assert_array_equal(actions, expected)
     assert loaded.policy.n_components == 3
     assert loaded.actor.n_components == 3
-    assert type(loaded._estimator) is type(model._estimator)
+    if hasattr(model, "estimator"):  # SACMixture's keys: the estimator comes back
+        assert loaded.estimator == model.estimator and type(loaded._estimator) is type(model._estimator)
     for key, value in model.policy.state_dict().items():
         th.testing.assert_close(loaded.policy.state_dict()[key], value)
     # Training goes on after loading, with the replay buffer restored.

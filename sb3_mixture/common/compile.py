@@ -1,6 +1,8 @@
 """
 ``compile=True``: the training step's losses and updates as ``torch.compile`` graphs (docs/guide/speed.rst).
 
+A method of the training step declares itself compiled with :func:`compiled_step`, where it is defined.
+
 Each loss (its forward pass; AOTAutograd compiles the backward pass with it) and each parameter update (an optimizer's
 step, a Polyak update) is one graph traced with ``fullgraph=True``, so a graph break is an error, never a silent
 slowdown. ``loss.backward()`` runs between them: Dynamo can trace neither it nor ``Optimizer.step``'s own wrapper,
@@ -34,6 +36,34 @@ def check_compiler(algorithm: str) -> None:
 def compile_function(function: Function) -> Function:
     """``function`` compiled as one graph: a graph break raises instead of splitting it; shapes are static."""
     return th.compile(function, fullgraph=True, dynamic=False)  # type: ignore[return-value]
+
+
+class _CompiledStep:
+    """The descriptor behind :func:`compiled_step`."""
+
+    def __init__(self, function: Callable[..., Any]):
+        self.function = function
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]  # a descriptor, not a function
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        bound = self.function.__get__(instance, owner)
+        if not getattr(instance, "compile", False):
+            return bound
+        # Keyed by the qualified name: an override and the method it overrides are two graphs.
+        cache = instance.__dict__.setdefault("_compiled_functions", {})
+        key = self.function.__qualname__
+        if key not in cache:
+            cache[key] = compile_function(bound)
+        return cache[key]
+
+
+def compiled_step(function: Function) -> Function:
+    """Decorator of a training-step method (a loss, a target update): on a model with ``compile=True`` the method runs
+    as one graph (:func:`compile_function`), compiled at its first call and kept on the model; otherwise it is the
+    method itself. A compiled step must not call another: each is a graph of its own."""
+    return _CompiledStep(function)  # type: ignore[return-value]
 
 
 def _undecorated_step(optimizer: th.optim.Optimizer) -> None:

@@ -1,11 +1,19 @@
-"""The state-value network of SAC v1 (Haarnoja et al. 2018), which SAC-GMM and SAC-AWMP train next to the critic."""
+"""The state-value network of SAC v1 (Haarnoja et al. 2018), which SAC-GMM and SAC-AWMP train next to the critic: the
+network, the policy that holds it, and the family base whose critic learns toward it."""
+
+from typing import Any
 
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
-from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.common.type_aliases import PyTorchObs, ReplayBufferSamples
 from torch import nn
+from torch.nn import functional as F
+
+from sb3_mixture.common.compile import compiled_step, polyak_update
+from sb3_mixture.common.sac_family import Minibatch, SACFamily, TrainLogs
+from sb3_mixture.common.sac_policies import MixtureSACPolicy
 
 
 class StateValue(BaseModel):
@@ -41,3 +49,83 @@ class StateValue(BaseModel):
     def forward(self, obs: PyTorchObs) -> th.Tensor:
         """:return: ``V(s)``, shape ``[B, 1]``"""
         return self.v_net(self.extract_features(obs, self.features_extractor))
+
+
+class ValueMixtureSACPolicy(MixtureSACPolicy):
+    """
+    :class:`~sb3_mixture.common.sac_policies.MixtureSACPolicy` plus a state-value network ``value`` (the critic's
+    architecture, its own features extractor and optimizer) and its Polyak-averaged copy ``value_target`` (SAC v1).
+
+    Parameters as :class:`~sb3_mixture.common.sac_policies.MixtureSACPolicy`.
+    """
+
+    value: StateValue
+    value_target: StateValue
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        self.value = self.make_value()
+        self.value_target = self.make_value()
+        self.value_target.load_state_dict(self.value.state_dict())
+        self.value_target.set_training_mode(False)
+        self.value.optimizer = self.optimizer_class(  # type: ignore[call-arg]
+            self.value.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def make_value(self) -> StateValue:
+        """A new state-value network with its own features extractor."""
+        value_kwargs = self._update_features_extractor(self.net_args)
+        value_kwargs["net_arch"] = self.critic_kwargs["net_arch"]
+        return StateValue(**value_kwargs).to(self.device)
+
+    def update_value_target(self, tau: float) -> None:
+        """``psi_bar <- tau psi + (1 - tau) psi_bar``."""
+        polyak_update(list(self.value.parameters()), list(self.value_target.parameters()), tau)
+
+    def set_training_mode(self, mode: bool) -> None:
+        super().set_training_mode(mode)
+        self.value.set_training_mode(mode)
+
+
+class ValueSACFamily(SACFamily):
+    """
+    The SAC family with a state-value network (SAC v1, Haarnoja et al. 2018): the steps SAC-GMM and SAC-AWMP share.
+
+    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_critic_step` is two optimizer steps,
+    the value network toward :meth:`_value_targets` (:meth:`_value_loss`), then the critic toward
+    ``r + gamma (1 - d) V_target(s')`` (:meth:`_target_q_values`; SB3's ``critic_target`` is not used by it);
+    :meth:`_target_step` is the Polyak update of ``V_target``. Subclasses define :meth:`_value_targets`.
+    """
+
+    policy: ValueMixtureSACPolicy
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        return [*super()._optimizers(), self.policy.value.optimizer]
+
+    def _value_targets(self, minibatch: Minibatch) -> th.Tensor:
+        """The value network's regression targets, ``[B, 1]``, without gradient."""
+        raise NotImplementedError(f"{type(self).__name__} defines _value_targets")
+
+    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        self._optimizer_step(self.policy.value.optimizer, self._value_loss(minibatch), "value_loss", logs)
+        # Built after the value step: V_target is not V, but a features extractor shared with V would have changed.
+        super()._critic_step(minibatch, logs)
+
+    @compiled_step
+    def _value_loss(self, minibatch: Minibatch) -> th.Tensor:
+        return 0.5 * F.mse_loss(self.policy.value(minibatch.replay_data.observations), self._value_targets(minibatch))
+
+    def _target_q_values(
+        self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
+    ) -> th.Tensor:
+        """``r + gamma (1 - d) V_target(s')``."""
+        with th.no_grad():
+            next_values = self.policy.value_target(replay_data.next_observations)
+            return replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
+
+    def _target_step(self, gradient_step: int) -> None:
+        self._update_value_target()
+
+    @compiled_step
+    def _update_value_target(self) -> None:
+        self.policy.update_value_target(self.tau)

@@ -5,15 +5,15 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBuff
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
-from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
+from sb3_mixture.common.estimators import ActorLoss
+from sb3_mixture.common.sac_family import SACFamily
+from sb3_mixture.common.sac_policies import MixtureSACPolicy
 from sb3_mixture.pmoe.losses import BACK_PROPAGATION_MODES, TARGET_COMPONENTS, pmoe_losses
-from sb3_mixture.sac_mixture import SACMixture
-from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
 
 PMOE_DEFAULT_N_COMPONENTS = 4
 
 
-class SACPMOE(SACMixture):
+class SACPMOE(SACFamily):
     """
     SAC with a probabilistic mixture of experts (PMOE-SAC).
 
@@ -24,6 +24,9 @@ class SACPMOE(SACMixture):
     frequency-approximate routing loss; both losses go into one backward pass. The critic target takes the best
     component's soft value at ``s'`` (Eq. 16, see ``target_component``); the temperature is tuned on the best
     component's log-density against ``-D``.
+
+    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss` (experts and
+    gate) and :meth:`_target_q_values` (Eq. 16).
 
     ``predict(deterministic=True)`` returns the squashed mean of the heaviest component, so that evaluation
     is reproducible (the paper's deterministic action is the mean of a *sampled* component).
@@ -43,7 +46,6 @@ class SACPMOE(SACMixture):
     default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": PMOE_DEFAULT_N_COMPONENTS}
     # The gate reads the trunk's features without training them: routing does not train the shared layers.
     fixed_policy_kwargs: ClassVar[dict[str, Any]] = {"detach_gate": True}
-    has_own_actor_loss = True
 
     def __init__(
         self,
@@ -64,12 +66,8 @@ class SACPMOE(SACMixture):
         self.target_component = target_component
         super().__init__(policy, env, *args, **kwargs)
 
-    def _actor_loss(
-        self,
-        distribution: SquashedGaussianMixture,
-        observations: PyTorchObs,
-        ent_coef: th.Tensor,
-        estimator: MixtureEstimator | None = None,
+    def _mixture_actor_loss(
+        self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
     ) -> ActorLoss:
         losses = pmoe_losses(
             distribution,

@@ -11,7 +11,7 @@ from torch import nn
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, gaussian_log_density, tanh_log_det
-from sb3_mixture.sac_gmm.policies import ValueMixtureSACPolicy
+from sb3_mixture.common.value import ValueMixtureSACPolicy
 
 SAC_AWMP_DEFAULT_N_COMPONENTS = 4
 PAPER_ENT_COEF = 0.2

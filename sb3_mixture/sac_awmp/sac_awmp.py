@@ -10,10 +10,12 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 
-from sb3_mixture.common.compile import polyak_update
+from sb3_mixture.common.compile import compiled_step, polyak_update
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, gaussian_log_density, tanh_log_det
 from sb3_mixture.common.estimators import ActorLoss
+from sb3_mixture.common.sac_family import Minibatch, TrainLogs
+from sb3_mixture.common.value import ValueSACFamily
 from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
 from sb3_mixture.sac_awmp.policies import (
     PAPER_ENT_COEF,
@@ -24,8 +26,6 @@ from sb3_mixture.sac_awmp.policies import (
     MultiInputPolicy,
     combined_gaussian,
 )
-from sb3_mixture.sac_gmm import ValueSACMixture
-from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
 
 if TYPE_CHECKING:
     import optuna
@@ -83,7 +83,7 @@ def prior_objective(
     return PriorObjective(perturbation - information_coef * mutual_information, mutual_information, perturbation)
 
 
-class SACAWMP(ValueSACMixture):
+class SACAWMP(ValueSACFamily):
     """
     Soft Actor-Critic with an Advantage Weighted Mixture Policy (SAC-AWMP).
 
@@ -117,6 +117,12 @@ class SACAWMP(ValueSACMixture):
     :func:`prior_objective` with the importance weights of :func:`importance_weights`, where ``A = min Q - V`` and
     ``mu`` is the behaviour density stored at collection time (warm-up actions are uniform: ``log mu = -D log 2``).
 
+    Steps overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_before_gradient_steps` (the prior),
+    :meth:`_sample_minibatch` (the larger actor minibatch), :meth:`_value_targets` (1), :meth:`_actor_loss` (3, whole:
+    it needs the buffer actions and the prior), :meth:`_target_step` and :meth:`_update_critic_target` (4), and
+    :meth:`_mixture_for_statistics` (the gate's weights); acting (``_sample_action``) and storing the behaviour
+    density (``_store_transition``) too.
+
     Defaults are the paper's Table 3 (alpha fixed at 0.2: ``ent_coef="auto"`` is refused, the gate and the value
     target need one alpha); its 400x400 networks are left to ``policy_kwargs``.
 
@@ -149,7 +155,6 @@ class SACAWMP(ValueSACMixture):
     default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": SAC_AWMP_DEFAULT_N_COMPONENTS}
     # The actor's own weights are unused: the gate and the prior weigh the components instead.
     fixed_policy_kwargs: ClassVar[dict[str, Any]] = {"uniform_weights": True}
-    has_own_actor_loss = True
 
     @classmethod
     def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
@@ -307,7 +312,8 @@ class SACAWMP(ValueSACMixture):
             log_gate = self.policy.gate_log_weights(observations, distribution)
             return (log_gate.exp() * (soft_option_values - self.gate_ent_coef * log_gate)).sum(dim=1, keepdim=True)
 
-    def _actor_loss_of(self, minibatch: Minibatch) -> ActorLoss:
+    @compiled_step
+    def _actor_loss(self, minibatch: Minibatch) -> ActorLoss:
         """The components' loss on the larger minibatch (``component_loss``)."""
         if self.component_loss == "combined":
             return self._combined_action_loss(minibatch)
@@ -344,8 +350,9 @@ class SACAWMP(ValueSACMixture):
     def _target_step(self, gradient_step: int) -> None:
         """``V_target`` with ``tau`` (tau_V), the gate's slow critic ``Q_bar`` with ``tau_q``."""
         super()._target_step(gradient_step)
-        self._compiled(self._update_critic_target)()
+        self._update_critic_target()
 
+    @compiled_step
     def _update_critic_target(self) -> None:
         polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau_q)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)

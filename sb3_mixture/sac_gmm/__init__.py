@@ -1,5 +1,6 @@
-from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy, ValueMixtureSACPolicy
-from sb3_mixture.sac_gmm.sac_gmm import SACGMM, ValueSACMixture, gmm_policy_loss
+from sb3_mixture.common.value import ValueMixtureSACPolicy, ValueSACFamily
+from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.sac_gmm.sac_gmm import SACGMM, gmm_policy_loss
 
 __all__ = [
     "SACGMM",
@@ -8,6 +9,6 @@ __all__ = [
     "MlpPolicy",
     "MultiInputPolicy",
     "ValueMixtureSACPolicy",
-    "ValueSACMixture",
+    "ValueSACFamily",
     "gmm_policy_loss",
 ]

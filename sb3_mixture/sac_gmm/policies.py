@@ -4,48 +4,10 @@ import torch as th
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs
 
-from sb3_mixture.common.compile import polyak_update
 from sb3_mixture.common.critic import min_critic_values
-from sb3_mixture.common.value import StateValue
-from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
+from sb3_mixture.common.value import ValueMixtureSACPolicy
 
 DETERMINISTIC_SELECTIONS = ("q", "weight")
-
-
-class ValueMixtureSACPolicy(MixtureSACPolicy):
-    """
-    :class:`MixtureSACPolicy` plus a state-value network ``value`` (the critic's architecture, its own
-    features extractor and optimizer) and its Polyak-averaged copy ``value_target`` (SAC v1).
-
-    Parameters as :class:`MixtureSACPolicy`.
-    """
-
-    value: StateValue
-    value_target: StateValue
-
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        self.value = self.make_value()
-        self.value_target = self.make_value()
-        self.value_target.load_state_dict(self.value.state_dict())
-        self.value_target.set_training_mode(False)
-        self.value.optimizer = self.optimizer_class(  # type: ignore[call-arg]
-            self.value.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
-        )
-
-    def make_value(self) -> StateValue:
-        """A new state-value network with its own features extractor."""
-        value_kwargs = self._update_features_extractor(self.net_args)
-        value_kwargs["net_arch"] = self.critic_kwargs["net_arch"]
-        return StateValue(**value_kwargs).to(self.device)
-
-    def update_value_target(self, tau: float) -> None:
-        """``psi_bar <- tau psi + (1 - tau) psi_bar``."""
-        polyak_update(list(self.value.parameters()), list(self.value_target.parameters()), tau)
-
-    def set_training_mode(self, mode: bool) -> None:
-        super().set_training_mode(mode)
-        self.value.set_training_mode(mode)
 
 
 class GMMSACPolicy(ValueMixtureSACPolicy):

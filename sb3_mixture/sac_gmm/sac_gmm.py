@@ -2,14 +2,14 @@ from typing import Any, ClassVar
 
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
-from torch.nn import functional as F
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
 
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture
-from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, QFunction
-from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy, ValueMixtureSACPolicy
-from sb3_mixture.sac_mixture.sac_mixture import Minibatch, SACMixture, TrainLogs
+from sb3_mixture.common.estimators import ActorLoss, QFunction
+from sb3_mixture.common.sac_family import Minibatch
+from sb3_mixture.common.value import ValueSACFamily
+from sb3_mixture.sac_gmm.policies import CnnPolicy, GMMSACPolicy, MlpPolicy, MultiInputPolicy
 
 DEFAULT_REGULARIZATION_COEF = 1e-3
 
@@ -50,48 +50,7 @@ def gmm_policy_loss(
     return ActorLoss(loss, log_prob.detach())
 
 
-class ValueSACMixture(SACMixture):
-    """
-    SACMixture whose critic learns toward a state-value network (SAC v1, Haarnoja et al. 2018): the steps SAC-GMM and
-    SAC-AWMP share. Its critic step is two optimiser steps: the value network toward :meth:`_value_targets`, then the
-    critic toward ``r + gamma (1 - d) V_target(s')`` (SB3's ``critic_target`` is not used); its target step is the
-    Polyak update of ``V_target``.
-    """
-
-    policy: ValueMixtureSACPolicy
-
-    def _optimizers(self) -> list[th.optim.Optimizer]:
-        return [*super()._optimizers(), self.policy.value.optimizer]
-
-    def _value_targets(self, minibatch: Minibatch) -> th.Tensor:
-        """The value network's regression targets, ``[B, 1]``, without gradient."""
-        raise NotImplementedError
-
-    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
-        value_loss = self._compiled(self._value_loss_of)(minibatch)
-        self._optimizer_step(self.policy.value.optimizer, value_loss, "value_loss", logs)
-        # Built after the value step: V_target is not V, but a features extractor shared with V would have changed.
-        super()._critic_step(minibatch, logs)
-
-    def _value_loss_of(self, minibatch: Minibatch) -> th.Tensor:
-        return 0.5 * F.mse_loss(self.policy.value(minibatch.replay_data.observations), self._value_targets(minibatch))
-
-    def _target_q_values(
-        self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
-    ) -> th.Tensor:
-        """``r + gamma (1 - d) V_target(s')``."""
-        with th.no_grad():
-            next_values = self.policy.value_target(replay_data.next_observations)
-            return replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
-
-    def _target_step(self, gradient_step: int) -> None:
-        self._compiled(self._update_value_target)()
-
-    def _update_value_target(self) -> None:
-        self.policy.update_value_target(self.tau)
-
-
-class SACGMM(ValueSACMixture):
+class SACGMM(ValueSACFamily):
     """
     Soft Actor-Critic (version 1) with a Gaussian-mixture policy (SAC-GMM).
 
@@ -109,6 +68,9 @@ class SACGMM(ValueSACMixture):
     Deterministic actions: see :class:`sb3_mixture.sac_gmm.policies.GMMSACPolicy` (``deterministic_selection``).
     The authors' defaults (hidden 128x2, batch 128, tau 0.01) are in the RL Zoo YAML, not here.
 
+    Steps overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_mixture_actor_loss` (3) and
+    :meth:`_value_targets` (1).
+
     :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)`` (default 4)
     :param env: The environment to learn from
     :param regularization_coef: Coefficient of the mean/log-std regulariser of the policy loss (1e-3)
@@ -125,7 +87,6 @@ class SACGMM(ValueSACMixture):
     zoo_key = "sac_gmm"
     # The authors': K = 4 (the paper found 2 or 4 best) and one Q-network.
     default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": 4, "n_critics": 1}
-    has_own_actor_loss = True
 
     def __init__(
         self,
@@ -138,16 +99,10 @@ class SACGMM(ValueSACMixture):
         self.regularization_coef = regularization_coef
         super().__init__(policy, env, *args, **kwargs)
 
-    def _actor_loss(
-        self,
-        distribution: SquashedGaussianMixture,
-        observations: PyTorchObs,
-        ent_coef: th.Tensor,
-        estimator: MixtureEstimator | None = None,
+    def _mixture_actor_loss(
+        self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
     ) -> ActorLoss:
-        """:func:`gmm_policy_loss` (or, when given, another estimator's loss, as diagnostics ask)."""
-        if estimator is not None:
-            return super()._actor_loss(distribution, observations, ent_coef, estimator)
+        """:func:`gmm_policy_loss` with the value network's baseline."""
         with th.no_grad():
             values = self.policy.value(observations).squeeze(1)
         return gmm_policy_loss(

@@ -1,4 +1,5 @@
 import math
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,17 +11,17 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 from torch.nn import functional as F
 
+from sb3_mixture.common.compile import compiled_step
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
-from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator
-from sb3_mixture.sac_mixture import SACMixture
-from sb3_mixture.sac_mixture.policies import MixtureSACPolicy
-from sb3_mixture.sac_mixture.sac_mixture import Minibatch, TrainLogs
+from sb3_mixture.common.estimators import ActorLoss
+from sb3_mixture.common.sac_family import Minibatch, SACFamily, TrainLogs
+from sb3_mixture.common.sac_policies import MixtureSACPolicy
 
 SACM_DEFAULT_N_COMPONENTS = 3
 
 
-class SACM(SACMixture):
+class SACM(SACFamily):
     """
     Soft Actor-Critic Mixture (SACM).
 
@@ -36,8 +37,10 @@ class SACM(SACMixture):
     "where ``|A|`` is the size of the action vector"; SAC's ``-D`` is ``target_entropy=-D``); the critic target uses
     ``alpha = sum_i w_i alpha_i``.
 
+    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss` (above) and
+    :meth:`_target_q_values` (alpha averaged over the components); the temperatures are set up in ``_setup_model``.
     A class of its own rather than an estimator because the temperatures are per component and the
-    critic target changes; the rest (networks, replay, collection) is SACMixture's. With uniform weights
+    critic target changes; the rest (networks, replay, collection) is the family's. With uniform weights
     every component ties for the heaviest, so ``predict(deterministic=True)`` uses component 0.
     The paper collected 1000 steps then ran 1000 gradient steps (``train_freq=1000, gradient_steps=1000``)
     with N = 3; the defaults here are SAC's cadence and N = 3.
@@ -51,7 +54,6 @@ class SACM(SACMixture):
     zoo_key = "sacm"
     default_policy_kwargs: ClassVar[dict[str, Any]] = {"n_components": SACM_DEFAULT_N_COMPONENTS}
     fixed_policy_kwargs: ClassVar[dict[str, Any]] = {"uniform_weights": True}
-    has_own_actor_loss = True
 
     def _setup_model(self) -> None:
         paper_target = self.target_entropy == "auto"
@@ -77,12 +79,8 @@ class SACM(SACMixture):
         """``Q(s, a_i)`` for component i's action ``[B, N, D]`` -> ``[B, N]``: one shared (twin) critic."""
         return min_critic_values(critic, observations, actions)
 
-    def _actor_loss(
-        self,
-        distribution: SquashedGaussianMixture,
-        observations: PyTorchObs,
-        ent_coef: th.Tensor,
-        estimator: MixtureEstimator | None = None,
+    def _mixture_actor_loss(
+        self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
     ) -> ActorLoss:
         actions, gaussian_actions = distribution.rsample_each_component()
         log_probs = distribution.log_prob(actions, gaussian_actions)  # L_i = -H_i
@@ -94,6 +92,14 @@ class SACM(SACMixture):
             entropy_log_prob=distribution.own_log_prob_each_component(gaussian_actions).detach(),
             logs={"mixture_entropy": mixed_marginal_entropy(log_probs, distribution.weights).mean().detach()},
         )
+
+
+@dataclass(frozen=True)
+class HeadMinibatch(Minibatch):
+    """S2ACM's minibatch: which critic head trains on each transition."""
+
+    head_mask: th.Tensor | None = None
+    """``[B, N]`` one-hot of each transition's head; None where every head sees every transition."""
 
 
 class IndexedSamplesMixin:
@@ -129,6 +135,9 @@ class S2ACM(SACM):
     ``p mod N`` only, so each head sees a fixed, disjoint ``1/N`` of the replay buffer and
     a minibatch gives each head about ``B/N`` rows (each head's loss is the mean over its own rows).
 
+    Steps overridden beyond SACM's: :meth:`_sample_minibatch` (the heads' rows, :class:`HeadMinibatch`),
+    :meth:`_critic_loss` (each head on its own rows) and :meth:`_target_q_values` (a target per head).
+
     :param bootstrap_heads: Split the data between the heads as above (the paper's); False trains every head on the
         whole minibatch
     """
@@ -162,15 +171,16 @@ class S2ACM(SACM):
             self.replay_buffer_class = IndexedDictReplayBuffer if dict_observations else IndexedReplayBuffer
         super()._setup_model()
 
-    def _sample_minibatch(self, batch_size: int, logs: TrainLogs) -> Minibatch:
-        minibatch = super()._sample_minibatch(batch_size, logs)
+    def _sample_minibatch(self, batch_size: int, logs: TrainLogs) -> HeadMinibatch:
+        minibatch = HeadMinibatch(**vars(super()._sample_minibatch(batch_size, logs)))
         if not self.bootstrap_heads:
             return minibatch
         assert isinstance(self.replay_buffer, IndexedSamplesMixin)
         heads = th.as_tensor(self.replay_buffer.last_indices % self.policy.n_components, device=self.device)
-        return minibatch._replace(head_mask=F.one_hot(heads.long(), self.policy.n_components).float())
+        return replace(minibatch, head_mask=F.one_hot(heads.long(), self.policy.n_components).float())
 
-    def _critic_loss_of(self, minibatch: Minibatch) -> th.Tensor:
+    @compiled_step
+    def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
         """Each head's twins regress on that head's target: half the sum over the 2N networks of the mean squared error
         over the head's own transitions (all of the minibatch without ``bootstrap_heads``)."""
         replay_data = minibatch.replay_data
@@ -178,7 +188,7 @@ class S2ACM(SACM):
         current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)  # [B, 2N]
         per_head = current_q_values.shape[1] // target_q_values.shape[1]
         squared_errors = (current_q_values - target_q_values.repeat_interleave(per_head, dim=1)).square()
-        if minibatch.head_mask is None:
+        if not isinstance(minibatch, HeadMinibatch) or minibatch.head_mask is None:
             return 0.5 * squared_errors.mean(dim=0).sum()
         mask = minibatch.head_mask.repeat_interleave(per_head, dim=1)
         return 0.5 * ((squared_errors * mask).sum(dim=0) / mask.sum(dim=0).clamp(min=1.0)).sum()

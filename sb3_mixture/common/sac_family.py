@@ -1,0 +1,343 @@
+"""
+The SAC family's base: SB3's SAC with a mixture actor and a training step made of named steps.
+
+:class:`SACFamily` is abstract; every SAC algorithm of the package (SACMixture and its estimators, SACM/S2ACM, PMOE-SAC,
+SAC-GMM, SAC-AWMP) is a subclass that overrides some of the steps below and lists them in its docstring.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from sb3_mixture.common.compile import (
+    check_compiler,
+    compile_function,
+    compiled_optimizer_step,
+    compiled_step,
+    polyak_update,
+    set_learning_rate,
+)
+from sb3_mixture.common.critic import check_compilable_critic
+from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
+from sb3_mixture.common.estimators import ActorLoss
+from sb3_mixture.common.sac_policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, merge_policy_kwargs
+
+if TYPE_CHECKING:
+    import optuna
+
+SelfSACFamily = TypeVar("SelfSACFamily", bound="SACFamily")
+# Values logged during ``train``, averaged and recorded at its end (tensors: no device sync per gradient step).
+TrainLogs = dict[str, list[th.Tensor | float]]
+
+
+@dataclass(frozen=True)
+class Minibatch:
+    """What one gradient step of a SAC-family algorithm trains on (an algorithm that needs more subclasses it)."""
+
+    replay_data: ReplayBufferSamples
+    """The critic's (and value network's) minibatch."""
+    discounts: th.Tensor | float
+    """``gamma``, or ``gamma ** n`` per transition for n-step replay."""
+    ent_coef: th.Tensor
+    """alpha, detached: the same value serves the critic target and the actor loss."""
+    actor_data: ReplayBufferSamples
+    """The actor's minibatch: ``replay_data`` itself, except where an algorithm trains its actor on a larger one."""
+
+
+class SACFamily(SAC):
+    """
+    Base of the SAC-family algorithms: SB3's SAC with a squashed Gaussian mixture actor
+    (:class:`~sb3_mixture.common.sac_policies.MixtureSACPolicy`) and a training step made of named steps, so that an
+    algorithm overrides the steps its paper changes and nothing else.
+
+    ``train`` runs :meth:`_before_gradient_steps` once, then for each gradient step:
+
+    1. :meth:`_sample_minibatch`: a replay minibatch, its discounts and the current alpha;
+    2. :meth:`_critic_step`: :meth:`_critic_loss` (SAC's: the soft target of :meth:`_target_q_values`, half the summed
+       squared TD errors of the critics), one optimizer step;
+    3. :meth:`_actor_step`: :meth:`_actor_loss` (the mixture at the actor's states, scored by
+       :meth:`_mixture_actor_loss`, which every algorithm defines), one optimizer step;
+    4. :meth:`_entropy_coefficient_step`: SAC's temperature step on the actor loss's ``entropy_log_prob``;
+    5. :meth:`_target_step`: SAC's Polyak update of the target critic (:meth:`_update_critic_target`).
+
+    Each loss is built after the step it depends on (a features extractor shared with the critic has just changed).
+    With ``compile=True`` every method marked :func:`~sb3_mixture.common.compile.compiled_step` (the losses, the target
+    updates) runs as a ``torch.compile`` graph, and so does each optimizer step but the temperature's.
+
+    :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)``
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param compile: Run the training step's losses and updates as ``torch.compile`` graphs (docs/guide/speed.rst): the
+        same numbers, faster once compiled (tens of seconds, paid once per process). Needs a C++ compiler. Saved with
+        the model; ``load(path, compile=...)`` overrides it.
+    :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
+    :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: MixtureSACPolicy
+    actor: MixtureActor
+
+    # What makes each algorithm itself, declared once on its class; the RL Zoo registry (sb3_mixture.zoo), the
+    # samplers, the test lists and the README's table are built from or checked against these.
+    zoo_key: ClassVar[str | None] = None
+    """The RL Zoo key (SACMixture declares none: its keys are its estimators')."""
+    default_policy_kwargs: ClassVar[dict[str, Any]] = {}
+    """Policy keywords the algorithm's paper sets; the user's ``policy_kwargs`` override them."""
+    fixed_policy_kwargs: ClassVar[dict[str, Any]] = {}
+    """Policy keywords that define the algorithm; a different value from the user is refused."""
+
+    @classmethod
+    def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
+        """The algorithm's own entries in RL Zoo's hyperparameter search, beyond SAC's and the mixture's (none here)."""
+        return {}
+
+    def __init__(
+        self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, compile: bool = False, **kwargs: Any
+    ):
+        if "estimator" in kwargs or "estimator_kwargs" in kwargs:
+            raise ValueError(
+                f"{type(self).__name__} has its own actor loss: the estimator parameter is not allowed "
+                "(it chooses SACMixture's actor-gradient estimator)"
+            )
+        self.compile = compile
+        kwargs["policy_kwargs"] = merge_policy_kwargs(
+            kwargs.get("policy_kwargs"), self.default_policy_kwargs, self._fixed_policy_kwargs(), self._description()
+        )
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _fixed_policy_kwargs(self) -> dict[str, Any]:
+        return dict(self.fixed_policy_kwargs)
+
+    def _description(self) -> str:
+        """How error messages name the algorithm."""
+        return type(self).__name__
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        vec_env = SAC._wrap_env(env, verbose, monitor_wrapper)
+        # SB3 only asserts the action space; a ValueError that names the allowed space is clearer.
+        check_box_action_space(vec_env.action_space, "The SAC family of sb3-mixture")
+        return vec_env
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._compiled_functions: dict[str, Callable[..., Any]] = {}
+        if self.compile:
+            check_compiler(type(self).__name__)
+            check_compilable_critic(self.critic, type(self).__name__)
+            # Acting too (predict, rollout collection): an instance attribute over the method leaves the module's
+            # parameters and saved state untouched (no ``_orig_mod.`` prefix).
+            self.actor.forward = compile_function(self.actor.forward)  # type: ignore[method-assign]
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_compiled_functions"]
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        # Catches NaNs during warm-up too, when actions are random and predict() never sees the observations.
+        check_finite_observation(new_obs, "The observation returned by env.step()")
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+
+    def _entropy_coefficient(self) -> th.Tensor:
+        """Current alpha, detached from its optimiser."""
+        if self.log_ent_coef is not None:
+            return th.exp(self.log_ent_coef.detach())
+        return self.ent_coef_tensor
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self._optimizers())
+        self._before_gradient_steps()
+        logs: TrainLogs = defaultdict(list)
+        minibatch, actor_loss = None, None
+        for gradient_step in range(gradient_steps):
+            minibatch = self._sample_minibatch(batch_size, logs)
+            actor_loss = self._gradient_step(gradient_step, minibatch, logs)
+        self._record_train_logs(gradient_steps, logs, minibatch, actor_loss)
+
+    def _before_gradient_steps(self) -> None:
+        """Work done once per ``train`` call, before its gradient steps (none for SAC)."""
+
+    def _sample_minibatch(self, batch_size: int, logs: TrainLogs) -> Minibatch:
+        """A replay minibatch, its discounts and the current alpha (logged); the actor trains on the same minibatch."""
+        replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+        return self._minibatch_from(replay_data, replay_data, logs)
+
+    def _minibatch_from(self, replay_data: ReplayBufferSamples, actor_data: ReplayBufferSamples, logs: TrainLogs) -> Minibatch:
+        # For n-step replay, discount factor is gamma**n_steps (when no early termination)
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        ent_coef = self._entropy_coefficient()
+        logs["ent_coef"].append(ent_coef.mean())
+        return Minibatch(replay_data, discounts, ent_coef, actor_data)
+
+    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
+        """One gradient step of every network; returns the actor's loss (with its mixture, for the statistics)."""
+        self._critic_step(minibatch, logs)
+        actor_loss = self._actor_step(minibatch, logs)
+        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
+        self._target_step(gradient_step)
+        return actor_loss
+
+    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        """The critic's step on :meth:`_critic_loss`."""
+        self._optimizer_step(self.critic.optimizer, self._critic_loss(minibatch), "critic_loss", logs)
+
+    @compiled_step
+    def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
+        """SAC's: half the sum over the critics of the squared TD error toward :meth:`_target_q_values`."""
+        replay_data = minibatch.replay_data
+        target_q_values = self._target_q_values(replay_data, minibatch.discounts, minibatch.ent_coef)
+        current_q_values = self.critic(replay_data.observations, replay_data.actions)
+        return 0.5 * th.stack([F.mse_loss(current_q, target_q_values) for current_q in current_q_values]).sum()
+
+    def _target_q_values(
+        self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
+    ) -> th.Tensor:
+        """SAC's soft target with one action from the mixture: ``r + gamma (1 - d) (min Q'(s', a') - alpha log pi(a'|s'))``."""
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+            next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+            next_q_values = next_q_values.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
+            return replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
+        """The actor's step on :meth:`_actor_loss`."""
+        actor_loss = self._actor_loss(minibatch)
+        self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
+        for key, value in (actor_loss.logs or {}).items():
+            logs[key].append(value)
+        return actor_loss
+
+    @compiled_step
+    def _actor_loss(self, minibatch: Minibatch) -> ActorLoss:
+        """The mixture at the actor minibatch's states, scored by :meth:`_mixture_actor_loss`; the detached mixture rides
+        along for the logged statistics (no extra forward pass)."""
+        observations = minibatch.actor_data.observations
+        distribution = self.actor.get_distribution(observations)
+        actor_loss = self._mixture_actor_loss(distribution, observations, minibatch.ent_coef)
+        mixture = (distribution.mean.detach(), distribution.log_std.detach(), distribution.logits.detach())
+        return actor_loss._replace(mixture=mixture)
+
+    def _mixture_actor_loss(
+        self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
+    ) -> ActorLoss:
+        """The algorithm's actor loss of ``distribution``, the mixture at ``observations``. Every algorithm defines it,
+        or overrides :meth:`_actor_loss` whole where its loss needs more than the mixture at the states."""
+        raise NotImplementedError(f"{type(self).__name__} defines _mixture_actor_loss or overrides _actor_loss")
+
+    def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
+        """SAC's temperature step, when alpha is tuned, fed with the actor loss's log-density estimate. It stays eager
+        with ``compile=True``: for one scalar, calling two graphs (loss, Adam) cost 0.5-0.6 ms per step against 0.3-0.4
+        ms eager (benchmarks/results/throughput.md, temperature column)."""
+        if self.ent_coef_optimizer is None or self.log_ent_coef is None:
+            return
+        ent_coef_loss = self._entropy_coefficient_loss(entropy_log_prob)
+        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs, compiled=False)
+
+    def _entropy_coefficient_loss(self, entropy_log_prob: th.Tensor) -> th.Tensor:
+        assert self.log_ent_coef is not None and isinstance(self.target_entropy, float)
+        return -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
+
+    def _target_step(self, gradient_step: int) -> None:
+        """SAC's Polyak update of the target critic, every ``target_update_interval`` gradient steps."""
+        if gradient_step % self.target_update_interval == 0:
+            self._update_critic_target()
+
+    @compiled_step
+    def _update_critic_target(self) -> None:
+        polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
+        # Copy running stats, see SB3 GH issue #996
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def _optimizer_step(
+        self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs, compiled: bool = True
+    ) -> None:
+        """Minimise ``loss`` by one step of ``optimizer`` (a compiled step with ``compile=True`` unless ``compiled`` is
+        False), and log it under ``train/<name>``."""
+        optimizer.zero_grad()
+        loss.backward()
+        # A fused optimizer (the policy's Adam by default) is one kernel already, and Dynamo does not trace it.
+        if compiled and self.compile and not optimizer.defaults.get("fused"):
+            key = f"optimizer_step_{id(optimizer)}"
+            if key not in self._compiled_functions:
+                self._compiled_functions[key] = compiled_optimizer_step(optimizer)
+            self._compiled_functions[key]()
+        else:
+            optimizer.step()
+        logs[name].append(loss.detach())
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        # SB3's, except that a compiled step's learning-rate tensor is filled in place.
+        learning_rate = self.lr_schedule(self._current_progress_remaining)
+        self.logger.record("train/learning_rate", learning_rate)
+        set_learning_rate(optimizers if isinstance(optimizers, list) else [optimizers], learning_rate)
+
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        """Every optimizer whose learning rate follows the schedule."""
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        return optimizers
+
+    def _record_train_logs(
+        self, gradient_steps: int, logs: TrainLogs, minibatch: Minibatch | None, actor_loss: ActorLoss | None = None
+    ) -> None:
+        """Count the updates, log the means of ``logs`` and the mixture statistics on the last minibatch."""
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", float(th.stack([th.as_tensor(value) for value in values]).mean()))
+        if minibatch is not None and actor_loss is not None:
+            # Logging must not move the random stream training draws from (SAC-AWMP's gate samples actions).
+            with th.no_grad(), th.random.fork_rng(devices=[]):
+                statistics = mixture_statistics(self._mixture_for_statistics(minibatch, actor_loss))
+            for key, value in statistics.items():
+                self.logger.record(f"train/{key}", value)
+
+    def _mixture_for_statistics(self, minibatch: Minibatch, actor_loss: ActorLoss) -> SquashedGaussianMixture:
+        """The mixture whose statistics are logged: the one the actor's loss was built on (no extra forward pass)."""
+        if actor_loss.mixture is None:
+            return self.actor.get_distribution(minibatch.actor_data.observations)
+        mean, log_std, logits = actor_loss.mixture
+        mixture = SquashedGaussianMixture(self.actor.action_dim, self.actor.n_components)
+        return mixture.proba_distribution(mean, log_std, logits)
+
+    def learn(
+        self: SelfSACFamily,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSACFamily:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name or type(self).__name__,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
