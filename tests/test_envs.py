@@ -2,6 +2,7 @@
 rewards."""
 
 import warnings
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -11,7 +12,6 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import sb3_mixture  # noqa: F401  (registers the environments)
 from sb3_mixture.envs import ENV_IDS, MultimodalBandit
-from sb3_mixture.envs.classic_control import SHAPING_GAMMA
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -79,9 +79,11 @@ def test_bimodal_preset_has_two_equal_peaks() -> None:
         assert env.step(np.array([action]))[4]["is_success"]
 
 
-def test_sparse_pendulum_rewards_only_near_upright() -> None:
-    env = gym.make("sb3_mixture/SparsePendulum-v0")
-    env.reset(seed=0)
+def test_sparse_pendulum_rewards_only_near_upright_and_starts_hanging_down() -> None:
+    env = gym.make("sb3_mixture/SparsePendulum-v1")
+    for seed in range(3):  # every episode starts hanging down at rest: cos(theta) = -1, sin 0, velocity 0
+        observation, _ = env.reset(seed=seed)
+        np.testing.assert_allclose(observation, [-1.0, 0.0, 0.0], atol=1e-6)
     for angle, expected in ((0.0, 1.0), (0.15, 1.0), (0.5, 0.0), (np.pi, 0.0)):
         env.unwrapped.state = np.array([angle, 0.0])
         _, reward, _, _, info = env.step(np.zeros(1, dtype=np.float32))
@@ -89,34 +91,66 @@ def test_sparse_pendulum_rewards_only_near_upright() -> None:
 
 
 @pytest.mark.parametrize(
-    ("unshaped_id", "shaped_id", "potential"),
+    "env_id",
     [
-        ("sb3_mixture/ContinuousAcrobot-v0", "sb3_mixture/ContinuousAcrobotShaped-v0", "tip_height"),
-        ("sb3_mixture/MountainCar-v0", "sb3_mixture/MountainCarShaped-v0", "energy"),
+        "sb3_mixture/SparsePendulum-v1",
+        "sb3_mixture/ContinuousAcrobot-v1",
+        "sb3_mixture/ShapedAcrobot-v1",
+        "sb3_mixture/MountainCar-v1",
+        "sb3_mixture/ShapedMountainCar-v1",
     ],
 )
-def test_shaped_twin_adds_potential_differences(unshaped_id: str, shaped_id: str, potential: str) -> None:
+def test_every_classic_control_task_is_cut_off_at_1000_steps(env_id: str) -> None:
+    """GreedyAC's steps_per_episode (the group whose setting App. E.5 follows): 1,000 for every task."""
+    assert gym.spec(env_id).max_episode_steps == 1000
+
+
+def tip_height(observation: np.ndarray) -> float:
+    """From Gymnasium's Acrobot observation [cos t1, sin t1, cos t2, sin t2, ...]: -cos(t1) - cos(t1 + t2)."""
+    cos1, sin1, cos2, sin2 = observation[:4]
+    return float(-cos1 - (cos1 * cos2 - sin1 * sin2))
+
+
+@pytest.mark.parametrize(
+    ("unshaped_id", "shaped_id", "shaped_reward"),
+    [
+        ("sb3_mixture/ContinuousAcrobot-v1", "sb3_mixture/ShapedAcrobot-v1", lambda obs: (tip_height(obs) - 2) / 4),
+        ("sb3_mixture/MountainCar-v1", "sb3_mixture/ShapedMountainCar-v1", lambda obs: (np.sin(3 * obs[0]) - 1) / 2),
+    ],
+)
+def test_shaped_twin_replaces_the_reward_by_a_function_of_the_state(
+    unshaped_id: str, shaped_id: str, shaped_reward: Any
+) -> None:
+    """App. E.5: the shaped twin has the same dynamics and a reward that is a function of the next state, in [-1, 0];
+    the unshaped task pays -1 per step."""
     unshaped, shaped = gym.make(unshaped_id), gym.make(shaped_id)
     unshaped.reset(seed=3)
     shaped.reset(seed=3)
-    for step in range(50):
-        action = np.array([np.sin(step)], dtype=np.float32)
-        before = getattr(shaped.unwrapped, potential)()
+    rewards = []
+    for step in range(200):
+        action = np.array([np.sign(np.sin(step / 8))], dtype=np.float32)
         obs_u, reward_u, *_ = unshaped.step(action)
         obs_s, reward_s, *_ = shaped.step(action)
         np.testing.assert_array_equal(obs_u, obs_s)
         assert reward_u == -1.0
-        assert reward_s == pytest.approx(-1.0 + SHAPING_GAMMA * getattr(shaped.unwrapped, potential)() - before)
+        assert reward_s == pytest.approx(shaped_reward(obs_s), abs=1e-6)
+        rewards.append(reward_s)
+    assert min(rewards) >= -1.0 and max(rewards) <= 0.0 and np.ptp(rewards) > 0.05
 
 
 def test_continuous_torque_and_goals() -> None:
-    acrobot = gym.make("sb3_mixture/ContinuousAcrobot-v0")
+    """Acrobot: the torque is continuous and the goal step pays 0 (Gymnasium's and GreedyAC's); Mountain Car: the goal
+    step pays -1 like every other (GreedyAC's overwritten rewards)."""
+    acrobot = gym.make("sb3_mixture/ContinuousAcrobot-v1")
     next_states = []
     for torque in (-1.0, 1.0):
         acrobot.reset(seed=0)
         next_states.append(acrobot.step(np.array([torque], dtype=np.float32))[0])
     assert not np.allclose(*next_states)
-    car = gym.make("sb3_mixture/MountainCar-v0")
+    acrobot.unwrapped.state = np.array([np.pi, 0.0, 0.0, 0.0])  # pointing straight up: the goal
+    _, reward, terminated, _, info = acrobot.step(np.zeros(1, dtype=np.float32))
+    assert terminated and info["is_success"] and reward == 0.0
+    car = gym.make("sb3_mixture/MountainCar-v1")
     car.reset(seed=0)
     car.unwrapped.state = np.array([0.44, 0.05])
     _, reward, terminated, _, info = car.step(np.ones(1, dtype=np.float32))

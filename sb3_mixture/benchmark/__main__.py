@@ -2,10 +2,10 @@
 Command line of the benchmark runner.
 
     # 2 algorithms x 2 envs x 5 seeds, 20k steps each, 2 worker processes, results under my_runs
-    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v0 Pendulum-v1 \\
+    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v1 Pendulum-v1 \\
         --seeds 0 1 2 3 4 --budgets 20000 --eval-freq 2000 --workers 2 --out my_runs
     # a fixed entropy coefficient and one YAML entry replaced for every run (the variant names both)
-    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v0 --budgets 8000 \\
+    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v1 --budgets 8000 \\
         --ent-coefs 0.1 --hyperparams learning_rate:1e-3 --out my_runs
     # one table over several grids, each compared with its own baseline (the README's results table)
     python -m sb3_mixture.benchmark summary --runs my_sac_runs sac --runs my_ppo_runs ppo

@@ -7,11 +7,11 @@ id                                        environment
 ========================================  ==========================================================
 ``sb3_mixture/MultimodalBandit-v0``       :class:`MultimodalBandit` (kwargs: action_dim, n_modes, bandit_seed)
 ``sb3_mixture/BimodalBandit-v0``          the two equal modes of MRP Fig. 1
-``sb3_mixture/SparsePendulum-v0``         Pendulum, reward 1 near upright (shaped twin: ``Pendulum-v1``)
-``sb3_mixture/ContinuousAcrobot-v0``      -1 per step until the goal, continuous torque
-``sb3_mixture/ContinuousAcrobotShaped-v0``  the same plus potential-based shaping (tip height)
-``sb3_mixture/MountainCar-v0``            continuous Mountain Car, -1 per step until the goal
-``sb3_mixture/MountainCarShaped-v0``      the same plus potential-based shaping (mechanical energy)
+``sb3_mixture/SparsePendulum-v1``         Pendulum from hanging down, reward 1 near upright (shaped: ``Pendulum-v1``)
+``sb3_mixture/ContinuousAcrobot-v1``      -1 per step until the goal (0 there), continuous torque
+``sb3_mixture/ShapedAcrobot-v1``          the same dynamics, reward = f(tip height) in [-1, 0]
+``sb3_mixture/MountainCar-v1``            continuous Mountain Car, -1 every step, the goal's too
+``sb3_mixture/ShapedMountainCar-v1``      the same dynamics, reward = f(car's height) in [-1, 0]
 ``sb3_mixture/TargetReaching-v0``         PMOE's point agent, target and obstacles
 ========================================  ==========================================================
 """
@@ -19,18 +19,25 @@ id                                        environment
 import gymnasium as gym
 
 from sb3_mixture.envs.bandit import BIMODAL_PRESET, MultimodalBandit
-from sb3_mixture.envs.classic_control import ContinuousAcrobot, ContinuousMountainCar, PotentialShaping, SparsePendulum
+from sb3_mixture.envs.classic_control import (
+    EPISODE_CUTOFF,
+    ContinuousAcrobot,
+    ContinuousMountainCar,
+    ShapedAcrobot,
+    ShapedMountainCar,
+    SparsePendulum,
+)
 from sb3_mixture.envs.target_reaching import TargetReaching
 
 NAMESPACE = "sb3_mixture"
 ENV_IDS = (
     "sb3_mixture/MultimodalBandit-v0",
     "sb3_mixture/BimodalBandit-v0",
-    "sb3_mixture/SparsePendulum-v0",
-    "sb3_mixture/ContinuousAcrobot-v0",
-    "sb3_mixture/ContinuousAcrobotShaped-v0",
-    "sb3_mixture/MountainCar-v0",
-    "sb3_mixture/MountainCarShaped-v0",
+    "sb3_mixture/SparsePendulum-v1",
+    "sb3_mixture/ContinuousAcrobot-v1",
+    "sb3_mixture/ShapedAcrobot-v1",
+    "sb3_mixture/MountainCar-v1",
+    "sb3_mixture/ShapedMountainCar-v1",
     "sb3_mixture/TargetReaching-v0",
 )
 
@@ -42,11 +49,12 @@ def register_envs() -> None:
     module = "sb3_mixture.envs"
     gym.register(ENV_IDS[0], entry_point=f"{module}.bandit:MultimodalBandit", max_episode_steps=1)
     gym.register(ENV_IDS[1], entry_point=f"{module}.bandit:MultimodalBandit", max_episode_steps=1, kwargs=BIMODAL_PRESET)
-    gym.register(ENV_IDS[2], entry_point=f"{module}.classic_control:SparsePendulum", max_episode_steps=200)
-    gym.register(ENV_IDS[3], entry_point=f"{module}.classic_control:ContinuousAcrobot", max_episode_steps=500)
-    gym.register(ENV_IDS[4], entry_point=f"{module}.classic_control:shaped_acrobot", max_episode_steps=500)
-    gym.register(ENV_IDS[5], entry_point=f"{module}.classic_control:ContinuousMountainCar", max_episode_steps=999)
-    gym.register(ENV_IDS[6], entry_point=f"{module}.classic_control:shaped_mountain_car", max_episode_steps=999)
+    for env_id, name in zip(
+        ENV_IDS[2:7],
+        ("SparsePendulum", "ContinuousAcrobot", "ShapedAcrobot", "ContinuousMountainCar", "ShapedMountainCar"),
+        strict=True,
+    ):
+        gym.register(env_id, entry_point=f"{module}.classic_control:{name}", max_episode_steps=EPISODE_CUTOFF)
     gym.register(ENV_IDS[7], entry_point=f"{module}.target_reaching:TargetReaching", max_episode_steps=200)
 
 
@@ -55,7 +63,8 @@ __all__ = [
     "ContinuousAcrobot",
     "ContinuousMountainCar",
     "MultimodalBandit",
-    "PotentialShaping",
+    "ShapedAcrobot",
+    "ShapedMountainCar",
     "SparsePendulum",
     "TargetReaching",
     "register_envs",

@@ -1,38 +1,51 @@
 """
-Unshaped classic control (MRP paper §5.3, App. E.5) and their shaped twins.
+The MRP paper's classic control with unshaped rewards and their shaped twins (He et al. 2026, Sec. 5.3 and App. E.5).
 
-The paper's thresholds and cut-offs did not survive the text extraction; the ones here are chosen, documented
-and fixed:
+App. E.5 adapts Gymnasium's Acrobot and Mountain Car to continuous actions "as in Neumann et al. (2022)"; that group's
+public code (samuelfneumann/GreedyAC: ``config/environment/*.json``, ``env/``) fixes what the extracted paper text
+lost: a 1,000-step episode cut-off for every task, discount 0.99 (an algorithm setting here: the RL Zoo files), 100,000
+steps per run. The tasks (``sb3_mixture/<name>-v1``):
 
-- ``SparsePendulum``: Gymnasium's Pendulum dynamics, reward 1 when the pole is within ``0.2`` rad (11.5 degrees)
-  of upright, else 0; 200 steps. Its shaped twin is Gymnasium's ``Pendulum-v1``.
-- ``ContinuousAcrobot``: Gymnasium's Acrobot with a continuous torque in ``[-1, 1]``; reward -1 per step until the
-  tip rises one link length above the pivot (Gymnasium's goal, which terminates); 500 steps.
-- ``ContinuousMountainCar``: Gymnasium's continuous Mountain Car dynamics; reward -1 per step until the car
-  reaches ``x >= 0.45`` (terminates); 999 steps.
-- The shaped twins (``...Shaped``) add potential-based shaping ``gamma Phi(s') - Phi(s)`` with ``gamma = 0.99``,
-  which keeps the optimal policies (Ng et al. 1999): Acrobot ``Phi = tip height in link lengths`` (in ``[-2, 2]``),
-  Mountain Car ``Phi = 300 (0.0025/3 sin(3x) + v^2 / 2)``, the car's mechanical energy scaled to about ``[-0.25, 1]``.
+- ``SparsePendulum``: Gymnasium's Pendulum dynamics and observation; reward 1 when the pole is within ``0.2`` rad
+  (11.5 degrees) of upright, else 0 (the paper's threshold was lost: **choice**); every episode starts hanging down at
+  rest, as the pendulum of Degris et al. (2012) that the paper cites and GreedyAC's do. Its shaped twin is Gymnasium's
+  ``Pendulum-v1``, unchanged (the paper: "the version of Pendulum from OpenAI Gym"), 200 steps.
+- ``ContinuousAcrobot``: Gymnasium's Acrobot (its observation, start states and goal: the tip one link length above
+  the pivot, which terminates) with a continuous torque in ``[-1, 1]``; reward -1 per step and 0 on the step that
+  reaches the goal (Gymnasium's and GreedyAC's).
+- ``MountainCar``: Gymnasium's continuous Mountain Car dynamics, start states and goal (``x >= 0.45``, terminates);
+  every reward -1, the goal step included (GreedyAC's ``overwrite_rewards``).
+- The shaped twins *replace* the reward by a function of the state, as E.5 does (of the first two state dimensions,
+  the Acrobot's joint angles; of the car's position); E.5's formulas were lost, so these are a **choice**, both in
+  ``[-1, 0]`` so that reaching the goal (which ends the episode) stays the best thing to do:
+  ``ShapedAcrobot``: ``(h - 2) / 4`` with ``h = -cos(theta1) - cos(theta1 + theta2)`` the tip's height in link
+  lengths; ``ShapedMountainCar``: ``(sin(3x) - 1) / 2``, the car's height on the hills (either hill scores, so the
+  swing to the left that builds momentum is not punished).
 
-``info["is_success"]`` is True on the step that reaches the goal (for the pendulum: the step is upright).
+``info["is_success"]`` is True on the step that reaches the goal (for the pendulum: a step that is upright).
 """
 
-from collections.abc import Callable
-from typing import Any, SupportsFloat
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 from gymnasium.envs.classic_control.continuous_mountain_car import Continuous_MountainCarEnv
 from gymnasium.envs.classic_control.pendulum import PendulumEnv, angle_normalize
 
-SHAPING_GAMMA = 0.99
+EPISODE_CUTOFF = 1000  # GreedyAC's steps_per_episode, every task
 UPRIGHT_ANGLE = 0.2
 
 
 class SparsePendulum(PendulumEnv):
-    """Pendulum with reward 1 when ``|angle| < 0.2`` rad from upright, else 0 (see the module docstring)."""
+    """Pendulum with reward 1 when ``|angle| < 0.2`` rad from upright, else 0, starting hanging down at rest (see the
+    module docstring)."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed, options=options)
+        self.state = np.array([np.pi, 0.0])
+        self.last_u = None
+        return self._get_obs(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         observation, _, terminated, truncated, info = super().step(action)
@@ -41,7 +54,7 @@ class SparsePendulum(PendulumEnv):
 
 
 class ContinuousAcrobot(AcrobotEnv):
-    """Acrobot with a continuous torque in ``[-1, 1]``; reward -1 per step until the goal (see the module docstring)."""
+    """Acrobot with a continuous torque in ``[-1, 1]``; reward -1 per step, 0 at the goal (see the module docstring)."""
 
     def __init__(self, render_mode: str | None = None):
         super().__init__(render_mode=render_mode)
@@ -50,55 +63,38 @@ class ContinuousAcrobot(AcrobotEnv):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:  # type: ignore[override]
         # AcrobotEnv.step looks the torque up in AVAIL_TORQUE by index: offer the one continuous torque at index 0.
         self.AVAIL_TORQUE = [float(np.clip(np.asarray(action).reshape(-1)[0], -1.0, 1.0))]
-        observation, _, terminated, truncated, info = super().step(0)
-        return observation, -1.0, terminated, truncated, {**info, "is_success": terminated}
+        observation, reward, terminated, truncated, info = super().step(0)
+        return observation, float(reward), terminated, truncated, {**info, "is_success": terminated}
 
     def tip_height(self) -> float:
-        """Height of the tip above the pivot, in link lengths."""
+        """Height of the tip above the pivot, in link lengths, from the first two state dimensions (the joint angles)."""
         assert self.state is not None
         return float(-np.cos(self.state[0]) - np.cos(self.state[0] + self.state[1]))
 
 
+class ShapedAcrobot(ContinuousAcrobot):
+    """:class:`ContinuousAcrobot` with the reward replaced by ``(tip height - 2) / 4``, in ``[-1, 0]``."""
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        observation, _, terminated, truncated, info = super().step(action)
+        return observation, (self.tip_height() - 2.0) / 4.0, terminated, truncated, info
+
+
 class ContinuousMountainCar(Continuous_MountainCarEnv):
-    """Continuous Mountain Car with reward -1 per step until ``x >= 0.45`` (see the module docstring)."""
+    """Continuous Mountain Car with every reward -1, the goal step's too (see the module docstring)."""
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         observation, _, terminated, truncated, info = super().step(action)
         return observation, -1.0, terminated, truncated, {**info, "is_success": terminated}
 
-    def energy(self) -> float:
-        """``300 (0.0025/3 sin(3x) + v^2 / 2)``: the mechanical energy, about ``[-0.25, 1]``."""
-        position, velocity = self.state
-        return float(300.0 * (0.0025 / 3.0 * np.sin(3.0 * position) + 0.5 * velocity**2))
+    def height(self) -> float:
+        """``sin(3x)``: the car's height on the hills, from its position."""
+        return float(np.sin(3.0 * self.state[0]))
 
 
-class PotentialShaping(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
-    """Adds ``gamma Phi(s') - Phi(s)`` to the reward (``Phi(s') = 0`` after termination, so shaping sums telescope)."""
+class ShapedMountainCar(ContinuousMountainCar):
+    """:class:`ContinuousMountainCar` with the reward replaced by ``(sin(3x) - 1) / 2``, in ``[-1, 0]``."""
 
-    def __init__(self, env: gym.Env, potential: Callable[[], float], gamma: float = SHAPING_GAMMA):
-        super().__init__(env)
-        self.potential = potential
-        self.gamma = gamma
-        self._last_potential = 0.0
-
-    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        observation, info = self.env.reset(**kwargs)
-        self._last_potential = self.potential()
-        return observation, info
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        potential = 0.0 if terminated else self.potential()
-        shaped = float(reward) + self.gamma * potential - self._last_potential
-        self._last_potential = potential
-        return observation, shaped, terminated, truncated, info
-
-
-def shaped_acrobot(render_mode: str | None = None) -> gym.Env:
-    env = ContinuousAcrobot(render_mode=render_mode)
-    return PotentialShaping(env, env.tip_height)
-
-
-def shaped_mountain_car(render_mode: str | None = None) -> gym.Env:
-    env = ContinuousMountainCar(render_mode=render_mode)
-    return PotentialShaping(env, env.energy)
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        observation, _, terminated, truncated, info = super().step(action)
+        return observation, (self.height() - 1.0) / 2.0, terminated, truncated, info
