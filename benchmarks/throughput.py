@@ -1,18 +1,27 @@
 """
-Environment steps per second of SB3's SAC and PPO and of the mixture algorithms, eager and ``compile=True``, measured
-interleaved in one process, with the compile time and a per-phase split of where each step's time goes.
+Environment steps per second of SB3's SAC and PPO and of the package's algorithms, eager and ``compile=True``, measured
+interleaved in one process, with the compile time and a split of where each step's time goes.
 
 The machine is shared and noisy, so the candidates take turns: each round trains every model for the same number of
-steps (in a rotating order), and the ratio to SB3 is computed from the summed times. Same hyperparameters everywhere
-(SB3's defaults: for SAC batch 256, 256x256 networks, one gradient step per environment step; for PPO 2048 steps per
-rollout, 10 epochs of minibatches of 64).
+steps (in a rotating order); a candidate's ratio to the reference (SB3's algorithm, first in the table) is the median of
+its per-round ratios, its rate the median of its per-round rates.
 
-    python benchmarks/throughput.py --out benchmarks/results/throughput.md          # HalfCheetah-v5 and Pendulum-v1
-    python benchmarks/throughput.py --envs Pendulum-v1 --rounds 2 --sac-steps 300   # a quick look
+Settings (``--setting``):
+
+- ``rlzoo``: RL Zoo's SAC settings for the MuJoCo tasks (SB3's defaults: batch 256, 256x256 networks, one gradient
+  step per environment step) and SB3's PPO defaults; SBX's JAX SAC (``sbx-rl``, same defaults) joins when installed.
+- ``small``: the MRP paper's classic-control setting (hidden 64x64, batch 32, tau 0.01, a fixed alpha 0.1; its
+  Sec. 5.3 and App. E.1), on the package's MountainCar and Acrobot, with every SAC-family key.
+
+    python benchmarks/throughput.py --setting rlzoo --out benchmarks/results/throughput.md
+    python benchmarks/throughput.py --setting small --out benchmarks/results/throughput_small.md
+    python benchmarks/throughput.py --setting small --envs sb3_mixture/MountainCar-v1 --rounds 3 --sac-steps 300
 """
 
 import argparse
+import importlib.util
 import platform
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -23,39 +32,64 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import PPOMixture, SACMixture
+from sb3_mixture import SACAWMP, SACGMM, SACM, SACPMOE, PPOMixture, SACMixture
 
 Factory = Callable[[str], BaseAlgorithm]
-# Methods timed per phase (each includes its backward pass and optimizer step); collection is SB3's own method.
-SAC_PHASES = {
-    "collect_rollouts": "collection",
+# Methods timed per phase; collection and training are SB3's own methods. The steps inside a gradient step are timed
+# for the eager models only: a compiled step is one graph.
+PHASES = {"collect_rollouts": "collection", "train": "training"}
+STEP_PHASES = {
     "_critic_step": "critic",
     "_actor_step": "actor",
     "_entropy_coefficient_step": "temperature",
     "_target_step": "target update",
 }
-PPO_PHASES = {"collect_rollouts": "collection", "train": "training"}
+SMALL: dict[str, Any] = dict(
+    batch_size=32, tau=0.01, buffer_size=100_000, ent_coef=0.1, learning_starts=100, policy_kwargs=dict(net_arch=[64, 64])
+)
 
 
-def sac_candidates() -> dict[str, Factory]:
+def with_components(kwargs: dict[str, Any], n_components: int) -> dict[str, Any]:
+    return {**kwargs, "policy_kwargs": {**kwargs.get("policy_kwargs", {}), "n_components": n_components}}
+
+
+def factory(cls: Callable[..., BaseAlgorithm], **kwargs: Any) -> Factory:
+    """A constructor of ``cls("MlpPolicy", env, **kwargs)``."""
+    return lambda env: cls("MlpPolicy", env, **kwargs)
+
+
+def sac_candidates(setting: str) -> dict[str, Factory]:
     """Name -> constructor. The first entry is the reference the ratios are taken against."""
-    common: dict[str, Any] = dict(learning_starts=100, seed=0, verbose=0)
-    return {
-        "SB3 SAC": lambda env: SAC("MlpPolicy", env, **common),
-        "SACMixture K=1 (mrp)": lambda env: SACMixture("MlpPolicy", env, policy_kwargs=dict(n_components=1), **common),
-        "SACMixture K=5 (mrp)": lambda env: SACMixture("MlpPolicy", env, **common),
-        "SACMixture K=1 (mrp), compile": lambda env: SACMixture(
-            "MlpPolicy", env, policy_kwargs=dict(n_components=1), compile=True, **common
-        ),
-        "SACMixture K=5 (mrp), compile": lambda env: SACMixture("MlpPolicy", env, compile=True, **common),
-    }
+    common: dict[str, Any] = dict(seed=0, verbose=0, **(SMALL if setting == "small" else dict(learning_starts=100)))
+    candidates: dict[str, Factory] = {"SB3 SAC": factory(SAC, **common)}
+    if setting == "rlzoo" and importlib.util.find_spec("sbx") is not None:
+        from sbx import SAC as SBXSAC
+
+        candidates["SBX SAC (JAX)"] = factory(SBXSAC, **common)
+    compiled = {"": False, ", compile": True}
+    for n_components in (1, 5):
+        for suffix, compile in compiled.items():
+            kwargs = with_components(common, n_components)
+            candidates[f"SACMixture K={n_components} (mrp){suffix}"] = factory(SACMixture, compile=compile, **kwargs)
+    if setting == "small":
+        awmp = {**common, "prior_update_interval": 1000, "prior_gradient_steps": 100}
+        others: dict[str, tuple[Callable[..., BaseAlgorithm], dict[str, Any]]] = {
+            "SACM": (SACM, common),
+            "PMOE-SAC": (SACPMOE, common),
+            "SAC-GMM": (SACGMM, common),
+            "SAC-AWMP": (SACAWMP, awmp),
+        }
+        for name, (cls, kwargs) in others.items():
+            for suffix, compile in compiled.items():
+                candidates[f"{name}{suffix}"] = factory(cls, compile=compile, **kwargs)
+    return candidates
 
 
-def ppo_candidates() -> dict[str, Factory]:
+def ppo_candidates(setting: str) -> dict[str, Factory]:
     return {
-        "SB3 PPO": lambda env: PPO("MlpPolicy", env, seed=0),
-        "PPOMixture K=5": lambda env: PPOMixture("MlpPolicy", env, seed=0),
-        "PPOMixture K=5, compile": lambda env: PPOMixture("MlpPolicy", env, seed=0, compile=True),
+        "SB3 PPO": factory(PPO, seed=0),
+        "PPOMixture K=5": factory(PPOMixture, seed=0),
+        "PPOMixture K=5, compile": factory(PPOMixture, seed=0, compile=True),
     }
 
 
@@ -78,9 +112,10 @@ def time_phases(model: BaseAlgorithm, phases: dict[str, str]) -> dict[str, float
 
 
 def measure(
-    factories: dict[str, Factory], env_id: str, rounds: int, steps_per_round: int, warm_up: int, phases: dict[str, str]
-) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
-    """Env-steps per second, warm-up seconds (the compile time is paid there) and seconds per step per phase."""
+    factories: dict[str, Factory], env_id: str, rounds: int, steps_per_round: int, warm_up: int
+) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
+    """Median env-steps per second, median ratio to the first candidate, warm-up seconds (the compile time is paid
+    there) and milliseconds per environment step per phase."""
     models, warm_up_seconds = {}, {}
     for name, factory in factories.items():
         model = factory(env_id)
@@ -88,10 +123,11 @@ def measure(
         model.learn(warm_up)  # past learning_starts: the first updates compile (compile=True) and allocate
         warm_up_seconds[name] = time.perf_counter() - start
         models[name] = model
-    phase_seconds = {name: time_phases(model, phases) for name, model in models.items()}
-    for seconds in phase_seconds.values():
-        seconds.clear()
-    elapsed = dict.fromkeys(models, 0.0)
+    phase_seconds = {}
+    for name, model in models.items():
+        compiled = getattr(model, "compile", False)
+        phase_seconds[name] = time_phases(model, PHASES if compiled else {**PHASES, **STEP_PHASES})
+    elapsed: dict[str, list[float]] = {name: [] for name in models}
     names = list(models)
     for round_index in range(rounds):
         # Rotate the order so no candidate always runs first (or right after the same neighbour).
@@ -99,17 +135,27 @@ def measure(
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
             models[name].learn(steps_per_round, reset_num_timesteps=False)
-            elapsed[name] += time.perf_counter() - start
+            elapsed[name].append(time.perf_counter() - start)
+    reference = names[0]
+    rates = {name: statistics.median(steps_per_round / seconds for seconds in times) for name, times in elapsed.items()}
+    ratios = {
+        name: statistics.median(base / seconds for base, seconds in zip(elapsed[reference], times, strict=True))
+        for name, times in elapsed.items()
+    }
     steps = rounds * steps_per_round
-    rates = {name: steps / seconds for name, seconds in elapsed.items()}
     per_step = {
         name: {phase: 1e3 * value / steps for phase, value in seconds.items()} for name, seconds in phase_seconds.items()
     }
-    return rates, warm_up_seconds, per_step
+    return rates, ratios, warm_up_seconds, per_step
 
 
 def report(
-    title: str, rates: dict[str, float], warm_up: dict[str, float], per_step: dict[str, dict[str, float]], phases: list[str]
+    title: str,
+    rates: dict[str, float],
+    ratios: dict[str, float],
+    warm_up: dict[str, float],
+    per_step: dict[str, dict[str, float]],
+    phases: list[str],
 ) -> str:
     reference = next(iter(rates))
     header = f"| algorithm | env-steps/s | ratio to {reference} | warm-up s (compile included) | " + " | ".join(
@@ -118,39 +164,49 @@ def report(
     lines = [f"### {title}", "", header + " |", "|---" * (4 + len(phases)) + "|"]
     for name, rate in rates.items():
         split = " | ".join(f"{per_step[name][phase]:.2f}" if phase in per_step[name] else "-" for phase in phases)
-        lines.append(f"| {name} | {rate:.1f} | {rate / rates[reference]:.3f} | {warm_up[name]:.1f} | {split} |")
+        lines.append(f"| {name} | {rate:.1f} | {ratios[name]:.2f} | {warm_up[name]:.1f} | {split} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Pendulum-v1"])
-    parser.add_argument("--families", nargs="+", choices=["sac", "ppo"], default=["sac", "ppo"])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--sac-steps", type=int, default=500, help="environment steps per round, SAC family")
+    parser.add_argument("--setting", choices=["rlzoo", "small"], default="rlzoo")
+    parser.add_argument(
+        "--envs", nargs="+", default=None, help="default: HalfCheetah-v5 (rlzoo); MountainCar, Acrobot (small)"
+    )
+    parser.add_argument("--families", nargs="+", choices=["sac", "ppo"], default=None, help="default: sac and ppo (rlzoo)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sac-steps", type=int, default=None, help="environment steps per round, SAC family")
     parser.add_argument("--ppo-steps", type=int, default=4096, help="environment steps per round, PPO family")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--note", default="", help="what else ran on the machine, for the table's header")
     parser.add_argument("--out", default=None, help="also write the Markdown tables to this file")
     args = parser.parse_args()
+    small = args.setting == "small"
+    envs = args.envs or (["sb3_mixture/MountainCar-v1", "sb3_mixture/ContinuousAcrobot-v1"] if small else ["HalfCheetah-v5"])
+    families = args.families or (["sac"] if small else ["sac", "ppo"])
+    sac_steps = args.sac_steps or (2000 if small else 500)
     if args.threads:
         th.set_num_threads(args.threads)
     sections = [
-        "# Training throughput",
+        "# Training throughput" + (", the MRP paper's small networks" if small else ", RL Zoo's settings"),
         "",
         f"Command: `python {' '.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}. Per-phase columns: milliseconds per environment step spent "
-        "in each phase (each training phase with its backward pass and optimizer step); SB3's own algorithms have no "
-        "phase methods, so only their totals show.",
+        f"{platform.processor() or platform.machine()}. {args.note} Rates and ratios: medians over the rounds. Phase "
+        "columns: milliseconds per environment step in each phase (training with its backward passes and optimizer "
+        "steps; critic, actor, temperature and target update inside it, for eager models only: a compiled gradient "
+        "step is one graph); SB3's and SBX's algorithms have no phase methods but collection and training.",
     ]
-    for family in args.families:
-        factories = sac_candidates() if family == "sac" else ppo_candidates()
-        phases = SAC_PHASES if family == "sac" else PPO_PHASES
-        steps = args.sac_steps if family == "sac" else args.ppo_steps
+    phases = list(dict.fromkeys([*PHASES.values(), *STEP_PHASES.values()]))
+    for family in families:
+        factories = sac_candidates(args.setting) if family == "sac" else ppo_candidates(args.setting)
+        steps = sac_steps if family == "sac" else args.ppo_steps
         warm_up = 300 if family == "sac" else 2048
-        for env_id in args.envs:
-            rates, warm_up_seconds, per_step = measure(factories, env_id, args.rounds, steps, warm_up, phases)
+        for env_id in envs:
+            rates, ratios, warm_up_seconds, per_step = measure(factories, env_id, args.rounds, steps, warm_up)
             title = f"{env_id}, {family.upper()} family, {args.rounds} rounds x {steps} steps each"
-            sections += ["", report(title, rates, warm_up_seconds, per_step, list(dict.fromkeys(phases.values())))]
+            shown = phases if family == "sac" else list(PHASES.values())
+            sections += ["", report(title, rates, ratios, warm_up_seconds, per_step, shown)]
             print(sections[-1], flush=True)
     if args.out:
         with open(args.out, "w") as file:

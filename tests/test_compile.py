@@ -133,3 +133,38 @@ def test_compile_without_a_cpp_compiler_says_what_is_missing(monkeypatch: pytest
 def test_compile_with_a_critic_the_operator_cannot_run_is_refused() -> None:
     with pytest.raises(ValueError, match=r"compile=True\) needs Q-networks of Linear layers.*compile=False"):
         SACMixture("MlpPolicy", "Pendulum-v1", compile=True, policy_kwargs=dict(activation_fn=nn.Hardswish))
+
+
+@pytest.mark.parametrize("optimizer_class", [th.optim.Adam, th.optim.AdamW])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_update_is_pytorchs_adam(optimizer_class: type[th.optim.Optimizer], weight_decay: float) -> None:
+    """The traceable Adam of the compiled gradient step against PyTorch's own (fused, as the policies use it), on the same
+    gradients for 50 steps with a learning rate that changes in place; a parameter without a gradient is left alone."""
+    from sb3_mixture.common.compile import adam_update, prepare_adam
+
+    th.manual_seed(0)
+    reference_net, net = nn.Linear(4, 3), nn.Linear(4, 3)
+    net.load_state_dict(reference_net.state_dict())
+    unused, reference_unused = nn.Parameter(th.ones(2)), nn.Parameter(th.ones(2))
+    reference = optimizer_class(
+        [*reference_net.parameters(), reference_unused], lr=1e-2, weight_decay=weight_decay, fused=True
+    )
+    optimizer = optimizer_class([*net.parameters(), unused], lr=1e-2, weight_decay=weight_decay, fused=True)
+    prepare_adam(optimizer)
+    for step in range(50):
+        gradients = [th.randn_like(param) for param in net.parameters()]
+        for param, gradient in zip(reference_net.parameters(), gradients, strict=True):
+            param.grad = gradient
+        reference.step()
+        adam_update(optimizer, [*gradients, None])
+        for group in (*reference.param_groups, *optimizer.param_groups):
+            group["lr"] = 1e-2 / (1 + step) if not isinstance(group["lr"], th.Tensor) else group["lr"].fill_(1e-2 / (1 + step))
+    for param, expected in zip(net.parameters(), reference_net.parameters(), strict=True):
+        th.testing.assert_close(param, expected, rtol=1e-5, atol=1e-6)
+        th.testing.assert_close(optimizer.state[param]["exp_avg_sq"], reference.state[expected]["exp_avg_sq"])
+    assert th.equal(unused, th.ones(2)) and not optimizer.state[unused].get("step", th.zeros(())).item()
+
+
+def test_compile_needs_adam() -> None:
+    with pytest.raises(ValueError, match=r"optimizer_class must be torch\.optim\.Adam or AdamW"):
+        SACMixture("MlpPolicy", "Pendulum-v1", compile=True, policy_kwargs=dict(optimizer_class=th.optim.SGD))

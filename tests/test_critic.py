@@ -78,7 +78,8 @@ def test_unusual_critics_fall_back_to_autograd_without_training_the_critic() -> 
 
 
 def test_compiled_pass_is_the_eager_pass() -> None:
-    """Under torch.compile the pass goes through the custom operators: the same values and action gradients."""
+    """Under torch.compile the forward pass is traced and differentiated by the compiler: the same values and action
+    gradients as the eager pass with its own backward."""
     th.manual_seed(2)
     critic = make_critic(nn.ReLU)
     obs = th.randn(16, 5)

@@ -1,24 +1,23 @@
 """
-``compile=True``: the training step's losses and updates as ``torch.compile`` graphs (docs/guide/speed.rst).
+``compile=True``: the training step as ``torch.compile`` graphs (docs/guide/speed.rst).
 
-A method of the training step declares itself compiled with :func:`compiled_step`, where it is defined.
+The SAC family compiles its whole gradient step (every loss, its gradient and its Adam update, the target update) as
+one graph traced with ``fullgraph=True``, so a graph break is an error, never a silent slowdown: the gradients come
+from ``torch.autograd.grad``, which Dynamo traces with ``trace_autograd_ops`` (:func:`whole_step_tracing`), and the
+updates from :func:`adam_update`, Adam written in tensor operations. PPO compiles its policy's forward passes.
 
-Each loss (its forward pass; AOTAutograd compiles the backward pass with it) and each parameter update (an optimizer's
-step, a Polyak update) is one graph traced with ``fullgraph=True``, so a graph break is an error, never a silent
-slowdown. ``loss.backward()`` runs between them: Dynamo can trace neither it nor ``Optimizer.step``'s own wrapper,
-which breaks the graph on purpose (PyTorch issue 104053), so the update graphs call the optimizer's undecorated step
-under ``no_grad`` instead, with the learning rate held in a tensor that the schedule fills in place (a Python float
-would be a constant of the graph and recompile it at every change).
+The learning rate is held in a tensor that the schedule fills in place (a Python float would be a constant of the
+graph and recompile it at every change).
 """
 
-import functools
-import inspect
+import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import torch as th
+import torch._dynamo
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -35,48 +34,79 @@ def check_compiler(algorithm: str) -> None:
 
 def compile_function(function: Function) -> Function:
     """``function`` compiled as one graph: a graph break raises instead of splitting it; shapes are static."""
-    return th.compile(function, fullgraph=True, dynamic=False)  # type: ignore[return-value]
+    return th.compile(function, fullgraph=True, dynamic=False, options={"cpp_wrapper": True, "size_asserts": False})  # type: ignore[return-value]
 
 
-class _CompiledStep:
-    """The descriptor behind :func:`compiled_step`."""
-
-    def __init__(self, function: Callable[..., Any]):
-        self.function = function
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]  # a descriptor, not a function
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        bound = self.function.__get__(instance, owner)
-        if not getattr(instance, "compile", False):
-            return bound
-        # Keyed by the qualified name: an override and the method it overrides are two graphs.
-        cache = instance.__dict__.setdefault("_compiled_functions", {})
-        key = self.function.__qualname__
-        if key not in cache:
-            cache[key] = compile_function(bound)
-        return cache[key]
+ADAM_CLASSES = (th.optim.Adam, th.optim.AdamW)
 
 
-def compiled_step(function: Function) -> Function:
-    """Decorator of a training-step method (a loss, a target update): on a model with ``compile=True`` the method runs
-    as one graph (:func:`compile_function`), compiled at its first call and kept on the model; otherwise it is the
-    method itself. A compiled step must not call another: each is a graph of its own."""
-    return _CompiledStep(function)  # type: ignore[return-value]
+@contextlib.contextmanager
+def whole_step_tracing() -> Iterator[None]:
+    """Let Dynamo trace ``torch.autograd.grad`` (off by default), for the graph of a whole gradient step; the setting is
+    read when the graph is traced, so every call of a whole-step graph runs inside this context."""
+    config = torch._dynamo.config
+    previous = config.trace_autograd_ops
+    config.trace_autograd_ops = True  # set and restored by hand: ``config.patch`` costs 30 us per call
+    try:
+        yield
+    finally:
+        config.trace_autograd_ops = previous
 
 
-def _undecorated_step(optimizer: th.optim.Optimizer) -> None:
-    with th.no_grad():
-        inspect.unwrap(type(optimizer).step)(optimizer)
+def check_adam(optimizer: th.optim.Optimizer, algorithm: str) -> None:
+    """Raise a ``ValueError`` naming the allowed choices when :func:`adam_update` cannot stand in for ``optimizer``."""
+    group = optimizer.param_groups[0]
+    if not isinstance(optimizer, ADAM_CLASSES) or group.get("amsgrad") or group.get("maximize"):
+        raise ValueError(
+            f"{algorithm}(compile=True) compiles the whole gradient step with its own Adam: optimizer_class must be "
+            f"torch.optim.Adam or AdamW without amsgrad or maximize, got {type(optimizer).__name__}; use compile=False"
+        )
 
 
-def compiled_optimizer_step(optimizer: th.optim.Optimizer) -> Callable[[], None]:
-    """One compiled graph that applies ``optimizer``'s step to the gradients already in ``.grad``."""
+def prepare_adam(optimizer: th.optim.Optimizer) -> None:
+    """Give ``optimizer`` the state layout :func:`adam_update` reads and writes (PyTorch's own: ``step``, ``exp_avg``,
+    ``exp_avg_sq`` per parameter, as a fused Adam keeps them), created where missing, and a tensor learning rate."""
     for group in optimizer.param_groups:
         if not isinstance(group["lr"], th.Tensor):
             group["lr"] = th.tensor(float(group["lr"]))
-    return compile_function(functools.partial(_undecorated_step, optimizer))
+        for param in group["params"]:
+            state = optimizer.state[param]
+            if not state:
+                state["step"] = th.zeros((), dtype=th.float32, device=param.device)
+                state["exp_avg"] = th.zeros_like(param, memory_format=th.preserve_format)
+                state["exp_avg_sq"] = th.zeros_like(param, memory_format=th.preserve_format)
+
+
+def adam_update(optimizer: th.optim.Optimizer, gradients: Sequence[th.Tensor | None]) -> None:
+    """One step of ``optimizer`` (Adam or AdamW, prepared by :func:`prepare_adam`) with ``gradients``, written in tensor
+    operations so that it traces into a graph: PyTorch's single-tensor Adam, the same state and the same arithmetic
+    (``tests/test_compile.py`` compares the parameters with eager's fused Adam). A parameter without a gradient (None:
+    the loss does not reach it) is left alone, state included, as ``Optimizer.step`` leaves one whose ``.grad`` is None."""
+    decoupled = isinstance(optimizer, th.optim.AdamW)
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    groups = [group for group in optimizer.param_groups for _ in group["params"]]
+    with th.no_grad():
+        for param, raw_gradient, group in zip(params, gradients, groups, strict=True):
+            if raw_gradient is None:
+                continue
+            state, (beta1, beta2) = optimizer.state[param], group["betas"]
+            lr, weight_decay = group["lr"], group["weight_decay"]
+            gradient = raw_gradient
+            if weight_decay != 0:
+                if decoupled:
+                    param.mul_(1 - lr * weight_decay)
+                else:
+                    gradient = raw_gradient.add(param, alpha=weight_decay)
+            step = state["step"]
+            step.add_(1)
+            state["exp_avg"].lerp_(gradient, 1 - beta1)
+            state["exp_avg_sq"].mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+            denominator = (state["exp_avg_sq"].sqrt() / (1 - beta2**step).sqrt()).add_(group["eps"])
+            param.sub_(lr / (1 - beta1**step) * state["exp_avg"] / denominator)
+
+
+def optimizer_parameters(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
+    return [param for group in optimizer.param_groups for param in group["params"]]
 
 
 def set_learning_rate(optimizers: Iterable[th.optim.Optimizer], learning_rate: float) -> None:

@@ -12,20 +12,26 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_mixture.common.compile import (
+    adam_update,
+    check_adam,
     check_compiler,
     compile_function,
-    compiled_optimizer_step,
-    compiled_step,
+    optimizer_parameters,
     polyak_update,
+    prepare_adam,
     set_learning_rate,
+    whole_step_tracing,
 )
 from sb3_mixture.common.critic import check_compilable_critic
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
@@ -61,25 +67,28 @@ class SACFamily(SAC):
     (:class:`~sb3_mixture.common.sac_policies.MixtureSACPolicy`) and a training step made of named steps, so that an
     algorithm overrides the steps its paper changes and nothing else.
 
-    ``train`` runs :meth:`_before_gradient_steps` once, then for each gradient step:
+    ``train`` runs :meth:`_before_gradient_steps` once, then for each gradient step :meth:`_sample_minibatch` (a replay
+    minibatch, its discounts and the current alpha) and :meth:`_gradient_step`:
 
-    1. :meth:`_sample_minibatch`: a replay minibatch, its discounts and the current alpha;
-    2. :meth:`_critic_step`: :meth:`_critic_loss` (SAC's: the soft target of :meth:`_target_q_values`, half the summed
+    1. :meth:`_critic_step`: :meth:`_critic_loss` (SAC's: the soft target of :meth:`_target_q_values`, half the summed
        squared TD errors of the critics), one optimizer step;
-    3. :meth:`_actor_step`: :meth:`_actor_loss` (the mixture at the actor's states, scored by
+    2. :meth:`_actor_step`: :meth:`_actor_loss` (the mixture at the actor's states, scored by
        :meth:`_mixture_actor_loss`, which every algorithm defines), one optimizer step;
-    4. :meth:`_entropy_coefficient_step`: SAC's temperature step on the actor loss's ``entropy_log_prob``;
-    5. :meth:`_target_step`: SAC's Polyak update of the target critic (:meth:`_update_critic_target`).
+    3. :meth:`_entropy_coefficient_step`: SAC's temperature step on the actor loss's ``entropy_log_prob``;
+    4. :meth:`_target_step`: SAC's Polyak update of the target critic (:meth:`_update_critic_target`), every
+       ``target_update_interval`` gradient steps.
 
-    Each loss is built after the step it depends on (a features extractor shared with the critic has just changed).
-    With ``compile=True`` every method marked :func:`~sb3_mixture.common.compile.compiled_step` (the losses, the target
-    updates) runs as a ``torch.compile`` graph, and so does each optimizer step but the temperature's.
+    Each loss is built after the step it depends on (a features extractor shared with the critic has just changed), and
+    each optimizer step goes through :meth:`_optimizer_step`. With ``compile=True`` :meth:`_gradient_step` runs as one
+    ``torch.compile`` graph: the losses, their gradients (``torch.autograd.grad``), the Adam updates
+    (:func:`~sb3_mixture.common.compile.adam_update`) and the target update, so an override of a step must stay
+    traceable (tensors in and out, no ``.item()``, no Python branch on a tensor's value).
 
     :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)``
     :param env: The environment to learn from (if registered in Gym, can be str)
-    :param compile: Run the training step's losses and updates as ``torch.compile`` graphs (docs/guide/speed.rst): the
-        same numbers, faster once compiled (tens of seconds, paid once per process). Needs a C++ compiler. Saved with
-        the model; ``load(path, compile=...)`` overrides it.
+    :param compile: Run each gradient step as one ``torch.compile`` graph, and acting too (docs/guide/speed.rst): the
+        same numbers, faster once compiled (tens of seconds, paid once per process). Needs a C++ compiler and Adam or
+        AdamW (SB3's default). Saved with the model; ``load(path, compile=...)`` overrides it.
     :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
     """
@@ -136,16 +145,41 @@ class SACFamily(SAC):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        self._compiled_functions: dict[str, Callable[..., Any]] = {}
+        self._statistics_source: tuple[Minibatch, ActorLoss] | None = None
+        self._compiled_gradient_step: Callable[[Minibatch, TrainLogs, bool], ActorLoss] | None = None
         if self.compile:
-            check_compiler(type(self).__name__)
-            check_compilable_critic(self.critic, type(self).__name__)
+            name = type(self).__name__
+            check_compiler(name)
+            check_compilable_critic(self.critic, name)
+            for optimizer in self._trained_optimizers():
+                check_adam(optimizer, name)
             # Acting too (predict, rollout collection): an instance attribute over the method leaves the module's
             # parameters and saved state untouched (no ``_orig_mod.`` prefix).
             self.actor.forward = compile_function(self.actor.forward)  # type: ignore[method-assign]
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_compiled_functions"]
+        return [*super()._excluded_save_params(), "_compiled_gradient_step", "_statistics_source"]
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SB3's, with the exploration action computed directly by the actor for vector observations instead of through
+        ``predict``'s general machinery (its checks and conversions cost more than the 64x64 actor itself): the same
+        action, the same arithmetic on it."""
+        space = self.observation_space
+        if self.num_timesteps < learning_starts or not isinstance(space, spaces.Box) or is_image_space(space):
+            return super()._sample_action(learning_starts, action_noise, n_envs)
+        observation = self._last_obs
+        assert isinstance(observation, np.ndarray) and isinstance(self.action_space, spaces.Box)
+        check_finite_observation(observation)
+        self.policy.set_training_mode(False)
+        with th.no_grad():
+            actions = self.actor(th.as_tensor(observation.reshape((-1, *space.shape)), device=self.device))
+        unscaled_action = self.policy.unscale_action(actions.cpu().numpy().reshape((-1, *self.action_space.shape)))
+        scaled_action = self.policy.scale_action(unscaled_action)
+        if action_noise is not None:
+            scaled_action = np.clip(scaled_action + action_noise(), -1, 1)
+        return self.policy.unscale_action(scaled_action), scaled_action
 
     def _store_transition(
         self,
@@ -174,8 +208,26 @@ class SACFamily(SAC):
         minibatch, actor_loss = None, None
         for gradient_step in range(gradient_steps):
             minibatch = self._sample_minibatch(batch_size, logs)
-            actor_loss = self._gradient_step(gradient_step, minibatch, logs)
+            update_target = gradient_step % self.target_update_interval == 0
+            if self.compile:
+                with whole_step_tracing():
+                    actor_loss = self._compiled_step()(minibatch, logs, update_target)
+            else:
+                actor_loss = self._gradient_step(minibatch, logs, update_target)
         self._record_train_logs(gradient_steps, logs, minibatch, actor_loss)
+
+    def _compiled_step(self) -> Callable[[Minibatch, TrainLogs, bool], ActorLoss]:
+        """The compiled :meth:`_gradient_step`, made at the first gradient step after the optimizers are final (an
+        algorithm may replace one in its ``_setup_model``, and loading replaces their states)."""
+        if self._compiled_gradient_step is None:
+            for optimizer in self._trained_optimizers():
+                prepare_adam(optimizer)
+            self._compiled_gradient_step = compile_function(self._gradient_step)
+        return self._compiled_gradient_step
+
+    def set_parameters(self, *args: Any, **kwargs: Any) -> None:
+        super().set_parameters(*args, **kwargs)
+        self._compiled_gradient_step = None  # new optimizer states: prepare them again
 
     def _before_gradient_steps(self) -> None:
         """Work done once per ``train`` call, before its gradient steps (none for SAC)."""
@@ -192,19 +244,18 @@ class SACFamily(SAC):
         logs["ent_coef"].append(ent_coef.mean())
         return Minibatch(replay_data, discounts, ent_coef, actor_data)
 
-    def _gradient_step(self, gradient_step: int, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
-        """One gradient step of every network; returns the actor's loss (with its mixture, for the statistics)."""
+    def _gradient_step(self, minibatch: Minibatch, logs: TrainLogs, update_target: bool) -> ActorLoss:
+        """One gradient step of every network; returns the actor's loss, detached (with its mixture, for the statistics)."""
         self._critic_step(minibatch, logs)
         actor_loss = self._actor_step(minibatch, logs)
         self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
-        self._target_step(gradient_step)
-        return actor_loss
+        self._target_step(update_target)
+        return actor_loss._replace(loss=actor_loss.loss.detach())
 
     def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
         """The critic's step on :meth:`_critic_loss`."""
         self._optimizer_step(self.critic.optimizer, self._critic_loss(minibatch), "critic_loss", logs)
 
-    @compiled_step
     def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
         """SAC's: half the sum over the critics of the squared TD error toward :meth:`_target_q_values`."""
         replay_data = minibatch.replay_data
@@ -230,7 +281,6 @@ class SACFamily(SAC):
             logs[key].append(value)
         return actor_loss
 
-    @compiled_step
     def _actor_loss(self, minibatch: Minibatch) -> ActorLoss:
         """The mixture at the actor minibatch's states, scored by :meth:`_mixture_actor_loss`; the detached mixture rides
         along for the logged statistics (no extra forward pass)."""
@@ -248,43 +298,35 @@ class SACFamily(SAC):
         raise NotImplementedError(f"{type(self).__name__} defines _mixture_actor_loss or overrides _actor_loss")
 
     def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
-        """SAC's temperature step, when alpha is tuned, fed with the actor loss's log-density estimate. It stays eager
-        with ``compile=True``: for one scalar, calling two graphs (loss, Adam) cost 0.5-0.6 ms per step against 0.3-0.4
-        ms eager (benchmarks/results/throughput.md, temperature column)."""
+        """SAC's temperature step, when alpha is tuned, fed with the actor loss's log-density estimate."""
         if self.ent_coef_optimizer is None or self.log_ent_coef is None:
             return
         ent_coef_loss = self._entropy_coefficient_loss(entropy_log_prob)
-        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs, compiled=False)
+        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
 
     def _entropy_coefficient_loss(self, entropy_log_prob: th.Tensor) -> th.Tensor:
         assert self.log_ent_coef is not None and isinstance(self.target_entropy, float)
         return -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
 
-    def _target_step(self, gradient_step: int) -> None:
-        """SAC's Polyak update of the target critic, every ``target_update_interval`` gradient steps."""
-        if gradient_step % self.target_update_interval == 0:
+    def _target_step(self, update_target: bool) -> None:
+        """SAC's Polyak update of the target critic, where ``update_target`` (every ``target_update_interval`` steps)."""
+        if update_target:
             self._update_critic_target()
 
-    @compiled_step
     def _update_critic_target(self) -> None:
         polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
         # Copy running stats, see SB3 GH issue #996
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
-    def _optimizer_step(
-        self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs, compiled: bool = True
-    ) -> None:
-        """Minimise ``loss`` by one step of ``optimizer`` (a compiled step with ``compile=True`` unless ``compiled`` is
-        False), and log it under ``train/<name>``."""
-        optimizer.zero_grad()
-        loss.backward()
-        # A fused optimizer (the policy's Adam by default) is one kernel already, and Dynamo does not trace it.
-        if compiled and self.compile and not optimizer.defaults.get("fused"):
-            key = f"optimizer_step_{id(optimizer)}"
-            if key not in self._compiled_functions:
-                self._compiled_functions[key] = compiled_optimizer_step(optimizer)
-            self._compiled_functions[key]()
+    def _optimizer_step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs) -> None:
+        """Minimise ``loss`` by one step of ``optimizer`` and log it under ``train/<name>``. Eager: backward and the
+        optimizer's own step (the policy's Adam is fused by default); ``compile=True``: the gradients by
+        ``torch.autograd.grad`` and :func:`~sb3_mixture.common.compile.adam_update`, which trace into the step's graph."""
+        if self.compile:
+            adam_update(optimizer, th.autograd.grad(loss, optimizer_parameters(optimizer), allow_unused=True))
         else:
+            optimizer.zero_grad()
+            loss.backward()
             optimizer.step()
         logs[name].append(loss.detach())
 
@@ -293,6 +335,10 @@ class SACFamily(SAC):
         learning_rate = self.lr_schedule(self._current_progress_remaining)
         self.logger.record("train/learning_rate", learning_rate)
         set_learning_rate(optimizers if isinstance(optimizers, list) else [optimizers], learning_rate)
+
+    def _trained_optimizers(self) -> list[th.optim.Optimizer]:
+        """Every optimizer :meth:`_gradient_step` steps."""
+        return self._optimizers()
 
     def _optimizers(self) -> list[th.optim.Optimizer]:
         """Every optimizer whose learning rate follows the schedule."""
@@ -304,17 +350,29 @@ class SACFamily(SAC):
     def _record_train_logs(
         self, gradient_steps: int, logs: TrainLogs, minibatch: Minibatch | None, actor_loss: ActorLoss | None = None
     ) -> None:
-        """Count the updates, log the means of ``logs`` and the mixture statistics on the last minibatch."""
+        """Count the updates, log the means of ``logs``, and keep the last minibatch for the mixture statistics, which
+        are computed when the logs are written (:meth:`dump_logs`), not at every gradient step."""
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", float(th.stack([th.as_tensor(value) for value in values]).mean()))
         if minibatch is not None and actor_loss is not None:
-            # Logging must not move the random stream training draws from (SAC-AWMP's gate samples actions).
-            with th.no_grad(), th.random.fork_rng(devices=[]):
-                statistics = mixture_statistics(self._mixture_for_statistics(minibatch, actor_loss))
-            for key, value in statistics.items():
-                self.logger.record(f"train/{key}", value)
+            self._statistics_source = (minibatch, actor_loss)
+
+    def _record_mixture_statistics(self) -> None:
+        """Log the mixture statistics of the last training minibatch, if one came since they were last logged."""
+        source, self._statistics_source = self._statistics_source, None
+        if source is None:
+            return
+        # Logging must not move the random stream training draws from (SAC-AWMP's gate samples actions).
+        with th.no_grad(), th.random.fork_rng(devices=[]):
+            statistics = mixture_statistics(self._mixture_for_statistics(*source))
+        for key, value in statistics.items():
+            self.logger.record(f"train/{key}", value)
+
+    def dump_logs(self) -> None:
+        self._record_mixture_statistics()
+        super().dump_logs()
 
     def _mixture_for_statistics(self, minibatch: Minibatch, actor_loss: ActorLoss) -> SquashedGaussianMixture:
         """The mixture whose statistics are logged: the one the actor's loss was built on (no extra forward pass)."""
@@ -333,7 +391,7 @@ class SACFamily(SAC):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfSACFamily:
-        return super().learn(
+        super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
             log_interval=log_interval,
@@ -341,3 +399,5 @@ class SACFamily(SAC):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+        self._record_mixture_statistics()  # the values since the last write stay readable, as SB3's own logs do
+        return self

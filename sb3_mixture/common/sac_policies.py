@@ -9,7 +9,7 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
-from sb3_mixture.common.policies import FiniteObservationMixin
+from sb3_mixture.common.policies import FiniteObservationMixin, ModeFreeSwitchMixin
 from sb3_mixture.common.utils import check_box_action_space, check_n_components, check_no_sde
 
 DEFAULT_N_COMPONENTS = 5
@@ -97,7 +97,7 @@ class MixtureActor(Actor):
         return SquashedGaussianMixture(self.action_dim, self.n_components).proba_distribution(mean, log_std, **kwargs)
 
 
-class MixtureSACPolicy(FiniteObservationMixin, SACPolicy):
+class MixtureSACPolicy(ModeFreeSwitchMixin, FiniteObservationMixin, SACPolicy):
     """
     SAC policy (actor and twin critics) whose actor is a squashed Gaussian mixture.
 

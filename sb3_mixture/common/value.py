@@ -11,7 +11,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, ReplayBufferSample
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_mixture.common.compile import compiled_step, polyak_update
+from sb3_mixture.common.compile import polyak_update
 from sb3_mixture.common.sac_family import Minibatch, SACFamily, TrainLogs
 from sb3_mixture.common.sac_policies import MixtureSACPolicy
 
@@ -84,7 +84,8 @@ class ValueMixtureSACPolicy(MixtureSACPolicy):
 
     def set_training_mode(self, mode: bool) -> None:
         super().set_training_mode(mode)
-        self.value.set_training_mode(mode)
+        if not self._mode_free:
+            self.value.set_training_mode(mode)
 
 
 class ValueSACFamily(SACFamily):
@@ -111,7 +112,6 @@ class ValueSACFamily(SACFamily):
         # Built after the value step: V_target is not V, but a features extractor shared with V would have changed.
         super()._critic_step(minibatch, logs)
 
-    @compiled_step
     def _value_loss(self, minibatch: Minibatch) -> th.Tensor:
         return 0.5 * F.mse_loss(self.policy.value(minibatch.replay_data.observations), self._value_targets(minibatch))
 
@@ -123,9 +123,10 @@ class ValueSACFamily(SACFamily):
             next_values = self.policy.value_target(replay_data.next_observations)
             return replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
 
-    def _target_step(self, gradient_step: int) -> None:
+    def _target_step(self, update_target: bool) -> None:
+        """The Polyak update of ``V_target``, at every gradient step (SAC v1's; ``target_update_interval`` is SAC v2's
+        critic target's)."""
         self._update_value_target()
 
-    @compiled_step
     def _update_value_target(self) -> None:
         self.policy.update_value_target(self.tau)

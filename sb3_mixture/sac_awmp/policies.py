@@ -136,7 +136,8 @@ class AWMPPolicy(ValueMixtureSACPolicy):
 
     def set_training_mode(self, mode: bool) -> None:
         super().set_training_mode(mode)
-        self.prior.set_training_mode(mode)
+        if not self._mode_free:
+            self.prior.set_training_mode(mode)
 
     def gate_log_weights(
         self, obs: PyTorchObs, distribution: SquashedGaussianMixture, deterministic: bool = False

@@ -10,7 +10,7 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 
-from sb3_mixture.common.compile import compiled_step, polyak_update
+from sb3_mixture.common.compile import polyak_update
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, gaussian_log_density, tanh_log_det
 from sb3_mixture.common.estimators import ActorLoss
@@ -312,7 +312,6 @@ class SACAWMP(ValueSACFamily):
             log_gate = self.policy.gate_log_weights(observations, distribution)
             return (log_gate.exp() * (soft_option_values - self.gate_ent_coef * log_gate)).sum(dim=1, keepdim=True)
 
-    @compiled_step
     def _actor_loss(self, minibatch: Minibatch) -> ActorLoss:
         """The components' loss on the larger minibatch (``component_loss``)."""
         if self.component_loss == "combined":
@@ -347,18 +346,21 @@ class SACAWMP(ValueSACFamily):
         objective = assignment * (q_values - minibatch.ent_coef * own_log_probs - self.gate_ent_coef * log_assignment)
         return ActorLoss(-objective.sum(dim=1).mean(), own_log_probs.detach())
 
-    def _target_step(self, gradient_step: int) -> None:
+    def _target_step(self, update_target: bool) -> None:
         """``V_target`` with ``tau`` (tau_V), the gate's slow critic ``Q_bar`` with ``tau_q``."""
-        super()._target_step(gradient_step)
+        super()._target_step(update_target)
         self._update_critic_target()
 
-    @compiled_step
     def _update_critic_target(self) -> None:
         polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau_q)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def _optimizers(self) -> list[th.optim.Optimizer]:
         return [*super()._optimizers(), self.policy.prior.optimizer]
+
+    def _trained_optimizers(self) -> list[th.optim.Optimizer]:
+        """The prior network trains outside the gradient step (:meth:`train_prior`)."""
+        return [optimizer for optimizer in self._optimizers() if optimizer is not self.policy.prior.optimizer]
 
 
 def _first_rows(field: Any, n_rows: int) -> Any:

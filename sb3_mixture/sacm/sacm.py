@@ -11,7 +11,6 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, ReplayBufferSamples
 from torch.nn import functional as F
 
-from sb3_mixture.common.compile import compiled_step
 from sb3_mixture.common.critic import min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
 from sb3_mixture.common.estimators import ActorLoss
@@ -179,7 +178,6 @@ class S2ACM(SACM):
         heads = th.as_tensor(self.replay_buffer.last_indices % self.policy.n_components, device=self.device)
         return replace(minibatch, head_mask=F.one_hot(heads.long(), self.policy.n_components).float())
 
-    @compiled_step
     def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
         """Each head's twins regress on that head's target: half the sum over the 2N networks of the mean squared error
         over the head's own transitions (all of the minibatch without ``bootstrap_heads``)."""
