@@ -261,6 +261,8 @@ def test_result_files_hold_the_stochastic_evaluation_and_the_training_episodes(r
     # The bandit's episodes last one step: every training step ends one, with the Monitor's reward in [0, 1].
     assert online["timesteps"] == list(range(1, 121)) and online["lengths"] == [1] * 120
     assert all(0.0 <= value <= 1.0 for value in online["returns"])
+    # The bandit reports is_success (a peak reached) on its one step: each episode's flag is that step's.
+    assert all(isinstance(flag, bool) for flag in online["reached_goal"]) and len(online["reached_goal"]) == 120
 
 
 @pytest.mark.parametrize("argument", ["learning_rate", "learning_rate:", "ent_coef:0.1"])

@@ -25,7 +25,8 @@ import numpy as np
 
 RESULT_FORMAT = 2
 """2: adds ``stochastic_returns`` (the same evaluations with sampled actions) and ``online`` (the training episodes'
-returns and lengths, as SB3's Monitor records them). Format-1 files (deterministic evaluations only) still read."""
+returns and lengths, as SB3's Monitor records them, and whether each reached the goal). Format-1 files (deterministic
+evaluations only) still read."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,8 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         "success_rate": [],
         "mixture_statistics": [],
     }
-    online: dict[str, list[Any]] = {"timesteps": [], "returns": [], "lengths": []}
+    online: dict[str, list[Any]] = {"timesteps": [], "returns": [], "lengths": [], "reached_goal": []}
+    reached = [False] * model.n_envs  # per training env: an ``is_success`` step since its episode began
     training_time = [0.0]
 
     def evaluate() -> None:
@@ -264,11 +266,15 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         started = 0.0
 
         def _on_step(self) -> bool:
-            for info in self.locals["infos"]:
+            for index, info in enumerate(self.locals["infos"]):
+                reached[index] = reached[index] or bool(info.get("is_success", False))
                 if "episode" in info:  # Monitor's record of a finished training episode (unnormalised reward)
                     online["timesteps"].append(self.num_timesteps)
                     online["returns"].append(float(info["episode"]["r"]))
                     online["lengths"].append(int(info["episode"]["l"]))
+                    # Whether the episode reached the goal at any step (None: the env reports no is_success).
+                    online["reached_goal"].append(reached[index] if "is_success" in info else None)
+                    reached[index] = False
             if self.num_timesteps % eval_freq < self.training_env.num_envs:
                 training_time[0] += time.perf_counter() - self.started
                 evaluate()
