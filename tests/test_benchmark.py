@@ -111,6 +111,8 @@ def test_report_counts_the_runs_that_ever_succeeded(tmp_path: Path) -> None:
     assert "| sac | 3 | " in report and "| 0.00 | 1/3 |" in report
     assert "| 0.53 | 2/3 |" in report  # sac_mrp: final success (1.0 + 0.6 + 0.0) / 3
     assert "| td3 | 3 | " in report and "| - | - |" in report
+    areas = report[report.index("Areas under the learning curves") :]
+    assert areas.count(" | 2/3 |") == 1 and areas.count(" | 1/3 |") == 1  # never reached: sac 2 runs, sac_mrp 1
 
 
 def synthetic_scores(n_runs: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
@@ -324,3 +326,33 @@ def test_performance_profile_compares_the_tasks_every_algorithm_ran() -> None:
     np.testing.assert_allclose(matrices["sac"], [[0.0], [0.25]])
     np.testing.assert_allclose(matrices["sac_mrp"], [[0.75], [1.0]])
     assert profile_matrices({"A": {"sac": np.zeros((2, 1))}, "B": {"sac_mrp": np.zeros((2, 1))}}) is None
+
+
+def test_areas_failed_runs_and_best_sweep_setting(tmp_path: Path) -> None:
+    """The online area is the step-weighted mean of the episodes' returns; a run that never reached the goal online nor
+    in evaluation counts as failed; the sweep keeps the setting with the largest mean online area."""
+    import json
+
+    from sb3_mixture.benchmark.auc import best_settings, never_reached, online_auc, reached_goal, write_sweep_report
+
+    def run(seed: int, ent_coef: float, returns: list[float], lengths: list[int], reached: list[bool], success: float):
+        return {
+            "algo": "sac_mrp", "env_id": "task", "seed": seed, "budget": sum(lengths), "ent_coef": ent_coef,
+            "variant": f"ent_coef={ent_coef:g}", "command": "test", "returns": [returns[-1]], "success_rate": [success],
+            "online": {"timesteps": list(np.cumsum(lengths)), "returns": returns, "lengths": lengths, "reached_goal": reached},
+        }  # fmt: skip
+
+    failed = run(0, 0.1, [-1000.0, -1000.0], [1000, 1000], [False, False], 0.0)
+    learned = run(1, 0.1, [-1000.0, -200.0, -100.0], [1000, 200, 100], [False, True, True], 1.0)
+    assert online_auc(failed) == -1000.0
+    assert online_auc(learned) == pytest.approx((1000 * -1000 + 200 * -200 + 100 * -100) / 1300)
+    assert reached_goal(failed) is False and reached_goal(learned) is True
+    assert never_reached([failed, learned]) == "1/2"
+    better = [run(seed, 1.0, [-150.0], [150], [True], 1.0) for seed in (0, 1)]
+    for index, result in enumerate([failed, learned, *better]):
+        (tmp_path / f"run{index}.json").write_text(json.dumps(result, default=int))
+    results = [failed, learned, *better]
+    assert best_settings(results) == {("task", "sac_mrp"): ("ent_coef=1", -150.0)}
+    markdown = write_sweep_report(tmp_path, tmp_path / "sweep.md", "test sweep")
+    assert "| task | sac_mrp | ent_coef=1 | 2 | -150.0 | -150.0, -150.0 | **best** |" in markdown
+    assert (tmp_path / "sweep_task_alpha.png").read_bytes().startswith(PNG_SIGNATURE)

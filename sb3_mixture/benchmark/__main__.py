@@ -18,6 +18,7 @@ Interrupt and re-run the same command to resume: finished runs (their result fil
 import argparse
 from pathlib import Path
 
+from sb3_mixture.benchmark.auc import write_sweep_report
 from sb3_mixture.benchmark.report import REFERENCE, summary_table, write_report
 from sb3_mixture.benchmark.runner import grid, parse_arm, run_grid
 
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument("--reference", default=REFERENCE)
     report.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
     report.add_argument("--title", default="Benchmark")
+    sweep = commands.add_parser("sweep", help="areas per setting of a hyperparameter sweep, the best per algorithm")
+    sweep.add_argument("--runs", type=Path, required=True)
+    sweep.add_argument("--out", type=Path, required=True)
+    sweep.add_argument("--title", default="Hyperparameter sweep")
     summary = commands.add_parser("summary", help="one Markdown table of final IQMs over several grids")
     summary.add_argument(
         "--runs",
@@ -100,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
         specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams))
         executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
         print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
+    elif args.command == "sweep":
+        write_sweep_report(args.runs, args.out, args.title)
+        print(f"sweep report written to {args.out}")
     elif args.command == "summary":
         print(summary_table([(Path(root), reference) for root, reference in args.runs], args.reps), end="")
     else:

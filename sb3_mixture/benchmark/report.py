@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from sb3_mixture.benchmark.auc import auc_section, weight_entropy_section
+
 REFERENCE = "sac"
 BOOTSTRAP_SEED = 0
 
@@ -189,9 +191,12 @@ def algorithm_colour(algo: str) -> Any:
     return palette[index % len(palette)]
 
 
-def _legend_outside(figure: Any, axis: Any) -> None:
-    """The legend to the right of the axes, where it hides no data."""
-    axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+def legend_outside(figure: Any, axis: Any) -> None:
+    """The legend to the right of the axes, where it hides no data; long names (arms) wrapped so the axes keep their
+    width."""
+    handles, labels = axis.get_legend_handles_labels()
+    labels = [textwrap.fill(label, 32, break_on_hyphens=False) for label in labels]
+    axis.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     figure.tight_layout()
 
 
@@ -205,7 +210,7 @@ def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: di
         axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=colour)
     axis.set(xlabel="environment steps", ylabel="evaluation return (IQM, 95% CI)")
     axis.set_title(textwrap.fill(title, 60), fontsize="medium")  # long variant names would run off the figure
-    _legend_outside(figure, axis)
+    legend_outside(figure, axis)
     figure.savefig(path, dpi=110)
 
 
@@ -283,7 +288,7 @@ def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int
     n_runs = next(iter(matrices.values())).shape[0]
     title = f"Performance profile over the {n_tasks} task(s) every algorithm ran, {n_runs} runs each"
     axis.set_title(title, fontsize="medium")
-    _legend_outside(figure, axis)
+    legend_outside(figure, axis)
     figure.savefig(path, dpi=110)
     return title
 
@@ -373,6 +378,8 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         sampled = sampled_runs(algos)
         if sampled:
             lines += _sampled_section(sampled, reference, reps, heading, image.with_name(f"{image.stem}_sampled.png"))
+        lines += auc_section(algos, reference, reps)
+        lines += weight_entropy_section(algos, heading, image.with_name(f"{image.stem}_weight_entropy.png"))
     if final_by_task:
         intervals_image = output.parent / f"{output.stem}_interval_estimates.png"
         _plot_interval_estimates(final_by_task, reps, intervals_image)

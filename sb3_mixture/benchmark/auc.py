@@ -1,0 +1,192 @@
+"""
+Areas under learning curves, the runs that never reached the goal, and the summary of a hyperparameter sweep.
+
+The MRP paper scores its classic-control runs by the area under the online learning curve and keeps, per algorithm and
+task, the setting with the largest one (He et al. 2026, Sec. 5.3 and App. E.1); PMOE's tables are areas too. Here an
+area is normalised by the steps it covers, so it reads as a return: the online area of a run is the mean over its
+training steps of the return of the episode each step belongs to (``sum_e length_e return_e / sum_e length_e`` over
+its finished episodes), the evaluation area the mean of its evaluation returns.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def online_auc(run: dict[str, Any]) -> float | None:
+    """The run's area under its online learning curve per step, or None for a run file without training episodes."""
+    online = run.get("online")
+    if not online or not online["lengths"]:
+        return None
+    lengths, returns = np.asarray(online["lengths"], dtype=np.float64), np.asarray(online["returns"], dtype=np.float64)
+    return float((lengths * returns).sum() / lengths.sum())
+
+
+def evaluation_auc(run: dict[str, Any], curve: str = "returns") -> float:
+    """The mean of the run's evaluation returns (``curve``: ``"returns"``, deterministic, or ``"stochastic_returns"``)."""
+    return float(np.mean(run[curve]))
+
+
+def reached_goal(run: dict[str, Any]) -> bool | None:
+    """Whether the run ever reached the goal, in a training episode or an evaluation; None if it records neither."""
+    online = (run.get("online") or {}).get("reached_goal") or []
+    evaluations = [rate for rate in run["success_rate"] if rate is not None]
+    flags = [flag for flag in online if flag is not None]
+    if not flags and not evaluations:
+        return None
+    return any(flags) or any(rate > 0 for rate in evaluations)
+
+
+def scores(runs: list[dict[str, Any]], measure: str) -> np.ndarray | None:
+    """``[n_runs, 1]`` areas (``measure``: ``"online"`` or ``"evaluation"``), or None if a run lacks the online record."""
+    values = [online_auc(run) if measure == "online" else evaluation_auc(run) for run in runs]
+    if any(value is None for value in values):
+        return None
+    return np.array(values, dtype=np.float64)[:, None]
+
+
+def never_reached(runs: list[dict[str, Any]]) -> str:
+    """``"n/N"``: how many runs never reached the goal (the MRP paper's failed runs); "-" where nothing records it."""
+    flags = [reached_goal(run) for run in runs]
+    if all(flag is None for flag in flags):
+        return "-"
+    return f"{sum(flag is False for flag in flags)}/{len(runs)}"
+
+
+def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: int) -> list[str]:
+    """A task's areas: IQM with its 95% CI of the evaluation area and (where every run recorded them) the online area,
+    P(> reference) on the online area (else the evaluation area), and the runs that never reached the goal."""
+    from sb3_mixture.benchmark.report import improvement_intervals, iqm_intervals
+
+    evaluation = {algo: scores(runs, "evaluation") for algo, runs in algos.items()}
+    online = {algo: scores(runs, "online") for algo, runs in algos.items()}
+    has_online = all(value is not None for value in online.values())
+    ranked: dict[str, np.ndarray] = online if has_online else evaluation  # type: ignore[assignment]
+    evaluation_iqm = iqm_intervals(evaluation, reps)  # type: ignore[arg-type]
+    online_iqm = iqm_intervals(online, reps) if has_online else {}  # type: ignore[arg-type]
+    improvement = improvement_intervals(ranked, reference, reps) if reference in ranked else {}
+    basis = "online" if has_online else "evaluation"
+    lines = [
+        f"Areas under the learning curves (per step; P(> {reference}) on the {basis} area):",
+        "",
+        f"| algorithm | evaluation AUC IQM [95% CI] | online AUC IQM [95% CI] | P(> {reference}) [95% CI] "
+        "| never reached the goal |",
+        "|---|---|---|---|---|",
+    ]
+    for algo, runs in algos.items():
+        online_text = str(online_iqm[algo]) if algo in online_iqm else "-"
+        poi = str(improvement[algo]) if algo in improvement else "-"
+        lines.append(f"| {algo} | {evaluation_iqm[algo]} | {online_text} | {poi} | {never_reached(runs)} |")
+    return [*lines, ""]
+
+
+def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str, image: Path) -> list[str]:
+    """The mixture weights' entropy over training (median over runs, band from the lowest to the highest run), for
+    the algorithms whose policies are mixtures; nothing if none is."""
+    from sb3_mixture.benchmark.report import algorithm_colour, curve_scores, legend_outside
+    from sb3_mixture.plots import new_figure
+
+    mixtures = {
+        algo: runs
+        for algo, runs in algos.items()
+        if all(run.get("mixture_statistics") and all(run["mixture_statistics"]) for run in runs)
+    }
+    if not mixtures:
+        return []
+    figure, axis = new_figure(width=8.0)
+    for algo, runs in mixtures.items():
+        steps, _ = curve_scores(runs)
+        entropy = np.array([[stats["weight_entropy"] for stats in run["mixture_statistics"][: len(steps)]] for run in runs])
+        colour = algorithm_colour(algo)
+        axis.plot(steps, np.median(entropy, axis=0), label=algo, color=colour)
+        axis.fill_between(steps, entropy.min(axis=0), entropy.max(axis=0), alpha=0.2, color=colour)
+    axis.set(xlabel="environment steps", ylabel="weight entropy (median; band: all runs)")
+    axis.set_title(textwrap.fill(f"{heading}: mixture weight entropy", 60), fontsize="medium")
+    legend_outside(figure, axis)
+    figure.savefig(image, dpi=110)
+    return [f"![weight entropy]({image.name})", ""]
+
+
+def sweep_settings(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """(env id, algorithm) -> setting (the variant: entropy coefficient and replaced hyperparameters) -> runs."""
+    from sb3_mixture.benchmark.report import run_name
+
+    settings: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        settings[(result["env_id"], run_name(result))][result["variant"]].append(result)
+    return {key: dict(value) for key, value in sorted(settings.items())}
+
+
+def best_settings(results: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, float]]:
+    """Per (env id, algorithm): the setting with the largest mean online area over its runs (the evaluation area for
+    runs without the online record), and that mean."""
+    best = {}
+    for key, settings in sweep_settings(results).items():
+        means = {variant: float(np.mean([_area(run) for run in runs])) for variant, runs in settings.items()}
+        variant = max(means, key=lambda name: means[name])
+        best[key] = (variant, means[variant])
+    return best
+
+
+def _area(run: dict[str, Any]) -> float:
+    area = online_auc(run)
+    return evaluation_auc(run) if area is None else area
+
+
+def write_sweep_report(root: Path, output: Path, title: str) -> str:
+    """The sweep's table (mean and range of the area per setting, the best per algorithm and task marked) and one
+    figure per task of the area against the entropy coefficient, each point the best over the other hyperparameters
+    (the shape of the MRP paper's Fig. 6)."""
+    from sb3_mixture.benchmark.report import algorithm_colour, legend_outside, load_results
+    from sb3_mixture.plots import new_figure
+
+    results = load_results(root)
+    best = best_settings(results)
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(results)} runs from `{root}`. Area: the online learning curve's, per step (`sb3_mixture.benchmark.auc`).",
+        "",
+        "Produced by:",
+        "",
+        *[f"    {command}" for command in sorted({result["command"] for result in results})],
+        f"    python -m sb3_mixture.benchmark sweep --runs {root} --out {output} --title '{title}'",
+        "",
+        "| task | algorithm | setting | runs | mean area | lowest, highest run | best |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    by_env: dict[str, dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
+    for (env_id, algo), settings in sweep_settings(results).items():
+        for variant, runs in sorted(settings.items()):
+            areas = [_area(run) for run in runs]
+            marker = "**best**" if best[(env_id, algo)][0] == variant else ""
+            lines.append(
+                f"| {env_id} | {algo} | {variant} | {len(runs)} | {np.mean(areas):.1f} | "
+                f"{min(areas):.1f}, {max(areas):.1f} | {marker} |"
+            )
+            ent_coef = runs[0]["ent_coef"]
+            if ent_coef is not None:
+                previous = by_env[env_id][algo].get(ent_coef, -np.inf)
+                by_env[env_id][algo][ent_coef] = max(previous, float(np.mean(areas)))
+    lines.append("")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for env_id, algos in by_env.items():
+        figure, axis = new_figure(width=8.0)
+        for algo, areas_by_alpha in algos.items():
+            alphas = sorted(areas_by_alpha)
+            areas = [areas_by_alpha[alpha] for alpha in alphas]
+            axis.plot(alphas, areas, marker="o", label=algo, color=algorithm_colour(algo))
+        axis.set(xscale="log", xlabel="entropy coefficient alpha", ylabel="mean online area (best other settings)")
+        axis.set_title(textwrap.fill(f"{env_id}: area against alpha", 60), fontsize="medium")
+        legend_outside(figure, axis)
+        image = output.parent / f"{output.stem}_{env_id.replace('/', '__')}_alpha.png"
+        figure.savefig(image, dpi=110)
+        lines += [f"![area against alpha]({image.name})", ""]
+    markdown = "\n".join(lines)
+    output.write_text(markdown)
+    return markdown
