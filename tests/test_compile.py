@@ -168,3 +168,14 @@ def test_adam_update_is_pytorchs_adam(optimizer_class: type[th.optim.Optimizer],
 def test_compile_needs_adam() -> None:
     with pytest.raises(ValueError, match=r"optimizer_class must be torch\.optim\.Adam or AdamW"):
         SACMixture("MlpPolicy", "Pendulum-v1", compile=True, policy_kwargs=dict(optimizer_class=th.optim.SGD))
+
+
+def test_a_process_compiles_more_models_than_dynamos_recompile_limit() -> None:
+    """Each model's compiled step has a cache of its own (the benchmark runner trains grid after grid in one process):
+    with the limit at 2, a third and fourth model still compile, where one shared code object would refuse."""
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for seed in range(4):
+            make(SACMixture, {}, compile=True).learn(40 + seed)
+            PPOMixture("MlpPolicy", "Pendulum-v1", seed=seed, compile=True, **PPO_KWARGS).learn(64)
+    torch._dynamo.reset()

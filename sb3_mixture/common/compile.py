@@ -13,6 +13,7 @@ graph and recompile it at every change).
 import contextlib
 import os
 import shutil
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -33,7 +34,18 @@ def check_compiler(algorithm: str) -> None:
 
 
 def compile_function(function: Function) -> Function:
-    """``function`` compiled as one graph: a graph break raises instead of splitting it; shapes are static."""
+    """``function`` compiled as one graph: a graph break raises instead of splitting it; shapes are static. Inductor
+    writes the graph's calling code in C++ (its Python wrapper costs more than a small network's arithmetic).
+
+    Dynamo keeps compiled graphs on the function's code object, which the bound methods of every model share, and each
+    new model recompiles it (its tensors are other objects): past Dynamo's recompile limit a process could compile no
+    further model. A method gets a code object of its own here, so each model's graphs live in their own cache."""
+    if isinstance(function, types.MethodType):
+        method = function.__func__
+        code = method.__code__.replace()  # a new code object with the same contents: a cache of its own
+        own = types.FunctionType(code, method.__globals__, method.__name__, method.__defaults__, method.__closure__)
+        own.__kwdefaults__ = method.__kwdefaults__
+        function = types.MethodType(own, function.__self__)  # type: ignore[assignment]
     return th.compile(function, fullgraph=True, dynamic=False, options={"cpp_wrapper": True, "size_asserts": False})  # type: ignore[return-value]
 
 
