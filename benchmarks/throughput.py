@@ -21,6 +21,7 @@ Settings (``--setting``):
 import argparse
 import importlib.util
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -191,7 +192,7 @@ def main() -> None:
     sections = [
         "# Training throughput" + (", the MRP paper's small networks" if small else ", RL Zoo's settings"),
         "",
-        f"Command: `python {' '.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
+        f"Command: `python {shlex.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}. {args.note} Rates and ratios: medians over the rounds. Phase "
         "columns: milliseconds per environment step in each phase (training with its backward passes and optimizer "
         "steps; critic, actor, temperature and target update inside it, for eager models only: a compiled gradient "

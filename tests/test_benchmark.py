@@ -15,7 +15,7 @@ from sb3_mixture.benchmark import grid, run_grid, write_report
 from sb3_mixture.benchmark.report import curve_intervals, improvement_intervals, iqm_intervals
 from sb3_mixture.benchmark.runner import pending
 from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
-from tests.conftest import FAST_KWARGS
+from tests.helpers import FAST_KWARGS
 
 BANDIT = "sb3_mixture/BimodalBandit-v0"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

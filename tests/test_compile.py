@@ -14,7 +14,7 @@ from torch import nn
 
 from sb3_mixture import PPOPMOE, SACAWMP, PPOMixture, SACMixture
 from sb3_mixture.sac_awmp.policies import AWMPPolicy
-from tests.conftest import ALGORITHMS
+from tests.helpers import ALGORITHMS
 
 # Every algorithm with a compile parameter: the SAC family's keys and the two PPO classes.
 PARAMS = [pytest.param(cls, kwargs, id=key) for key, cls, kwargs in ALGORITHMS] + [

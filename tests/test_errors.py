@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from tests.conftest import FAST_KWARGS, algorithm_params
 from tests.envs import NaNObservationEnv
+from tests.helpers import FAST_KWARGS, algorithm_params
 
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())

@@ -12,7 +12,7 @@ from torch import nn
 from sb3_mixture import SACMixture
 from sb3_mixture.common.policies import is_mode_free
 from sb3_mixture.common.sac_family import SACFamily
-from tests.conftest import FAST_KWARGS, algorithm_params
+from tests.helpers import FAST_KWARGS, algorithm_params
 
 
 @pytest.mark.parametrize(

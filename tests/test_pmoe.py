@@ -1,5 +1,7 @@
 """PMOE: the routing loss drives the gate to the frequency with which each component is best (Theorem 3.1)."""
 
+from typing import Any
+
 import torch as th
 
 from sb3_mixture import SACPMOE
@@ -213,3 +215,25 @@ def test_back_propagation_max_gradient_matches_a_finite_difference_reference() -
         return objective.min(dim=1).values.mean()
 
     assert z_scores(detached_log_densities).abs().max() > 10
+
+
+def test_temperature_is_tuned_on_the_best_components_log_density(monkeypatch: Any) -> None:
+    """The temperature's loss sees the best component's own log-density at its sample. With Q = 0 the best component
+    is the one whose sample has the lowest own log-density (alpha > 0), computed here with torch.distributions."""
+    from torch.distributions import Independent, Normal, TanhTransform, TransformedDistribution
+
+    from sb3_mixture.pmoe import sac_pmoe
+
+    model = SACPMOE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8], n_components=3), seed=0)
+    monkeypatch.setattr(sac_pmoe, "min_critic_values", lambda critic, obs, actions: th.zeros(actions.shape[:2]))
+    observations = th.randn(16, 3)
+    distribution = model.actor.get_distribution(observations)
+    th.manual_seed(1)
+    loss = model._mixture_actor_loss(distribution, observations, th.tensor(0.5))
+    th.manual_seed(1)
+    actions, _ = distribution.rsample_each_component()
+    component = Independent(
+        TransformedDistribution(Normal(distribution.mean, distribution.log_std.exp()), TanhTransform(cache_size=1)), 1
+    )
+    own = component.log_prob(actions.clamp(-1 + 1e-6, 1 - 1e-6))  # [B, K]: each component's density at its sample
+    th.testing.assert_close(loss.entropy_log_prob, own.min(dim=1).values.detach(), rtol=1e-4, atol=1e-3)

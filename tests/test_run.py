@@ -10,8 +10,8 @@ from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv
 
-from tests.conftest import FAST_KWARGS, algorithm_params
 from tests.envs import DictObsPendulum
+from tests.helpers import FAST_KWARGS, algorithm_params
 
 
 def make(cls: type[BaseAlgorithm], kwargs: dict[str, Any], env: Any, policy: str = "MlpPolicy", **overrides: Any) -> Any:

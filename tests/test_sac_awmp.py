@@ -18,7 +18,7 @@ from torch.distributions import Categorical, MixtureSameFamily, Normal, TanhTran
 
 from sb3_mixture import SACAWMP
 from sb3_mixture.sac_awmp import BehaviourReplayBuffer, importance_weights, prior_objective
-from tests.conftest import FAST_KWARGS
+from tests.helpers import FAST_KWARGS
 
 if TYPE_CHECKING:
     from sb3_mixture.common.sac_family import Minibatch

@@ -8,7 +8,7 @@ import torch as th
 from sb3_mixture import SACGMM
 from sb3_mixture.sac_gmm import gmm_policy_loss
 from tests.bandit import ALPHA, BanditPolicy, exact_gradient, q_function, reward, sampled_gradients, z_scores
-from tests.conftest import FAST_KWARGS
+from tests.helpers import FAST_KWARGS
 
 Z_LIMIT = 4.5
 

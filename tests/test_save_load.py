@@ -7,7 +7,7 @@ import pytest
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from tests.conftest import FAST_KWARGS, algorithm_params
+from tests.helpers import FAST_KWARGS, algorithm_params
 
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())

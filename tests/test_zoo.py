@@ -214,3 +214,27 @@ def test_own_class_keys_train_from_the_package_yaml(key: str, tmp_path: Path) ->
     output = check(run(command, tmp_path))
     assert f"hyperparams/{dict(s2acm='sacm', ppo_pmoe='ppo_mixture').get(key, key)}.yml" in output
     assert (tmp_path / "logs" / key / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
+
+
+def test_the_rl_zoo_internals_the_hook_patches_are_there() -> None:
+    """The hook (sb3_mixture.zoo.patch_module) extends three RL Zoo tables and wraps ExperimentManager.__init__ by the
+    names of two of its parameters: if an RL Zoo release renames any of them, this says which, before users meet a
+    KeyError or an unknown --algo."""
+    import inspect
+
+    import rl_zoo3
+    from rl_zoo3 import exp_manager, hyperparams_opt, utils
+
+    version = f"rl_zoo3 {rl_zoo3.__version__} (the hook is tested against 2.x)"
+    for module, table in (
+        (utils, "ALGOS"),
+        (hyperparams_opt, "HYPERPARAMS_SAMPLER"),
+        (hyperparams_opt, "HYPERPARAMS_CONVERTER"),
+    ):
+        assert isinstance(getattr(module, table, None), dict), f"{version}: {module.__name__}.{table} is no longer a dict"
+    parameters = inspect.signature(exp_manager.ExperimentManager.__init__).parameters
+    for name in ("algo", "config"):
+        assert name in parameters, f"{version}: ExperimentManager.__init__ has no parameter {name!r}"
+    source = inspect.getsource(exp_manager.ExperimentManager)
+    for attribute in ("self.config", "self.custom_hyperparams"):
+        assert attribute in source, f"{version}: ExperimentManager no longer sets {attribute}"

@@ -1,4 +1,5 @@
-"""The algorithms every parametrised test runs over: one entry per RL Zoo key of the package, from the registry."""
+"""Shared test helpers: the algorithms every parametrised test runs over (one entry per RL Zoo key of the package,
+from the registry) and the small settings the behaviour tests train with."""
 
 from typing import Any
 
