@@ -356,3 +356,49 @@ def test_areas_failed_runs_and_best_sweep_setting(tmp_path: Path) -> None:
     markdown = write_sweep_report(tmp_path, tmp_path / "sweep.md", "test sweep")
     assert "| task | sac_mrp | ent_coef=1 | 2 | -150.0 | -150.0, -150.0 | **best** |" in markdown
     assert (tmp_path / "sweep_task_alpha.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:
+    """SIGKILL after the first checkpoint, then the same command again: the run completes from its last evaluation, its
+    file has every evaluation once and records the resume, and its checkpoint is gone."""
+    import json
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "sac_mrp", "--envs", "Pendulum-v1"]
+    command += ["--seeds", "0", "--budgets", "1500", "--eval-freq", "300", "--eval-episodes", "1", "--workers", "1"]
+    command += ["--hyperparams", "learning_starts:100", "policy_kwargs:dict(net_arch=[16])", "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    checkpoints: list[Path] = []
+    while not checkpoints and time.monotonic() < deadline and first.poll() is None:
+        checkpoints = [path for path in out.rglob("*.checkpoint") if (path / "records.json").is_file()]
+        time.sleep(0.05)
+    assert checkpoints and first.poll() is None, "the run finished (or failed) before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not list(out.rglob("seed0_budget1500.json"))
+    subprocess.run(command, check=True, capture_output=True)
+    (result_path,) = out.rglob("seed0_budget1500.json")
+    result = json.loads(result_path.read_text())
+    assert result["timesteps"] == [300, 600, 900, 1200, 1500]
+    assert len(result["resumed_at"]) == 1 and result["resumed_at"][0] in (300, 600, 900, 1200)
+    assert len(result["stochastic_returns"]) == 5 and not list(out.rglob("*.checkpoint*"))
+
+
+def test_a_corrupt_result_or_checkpoint_is_named(tmp_path: Path) -> None:
+    from sb3_mixture.benchmark.checkpoint import Checkpoint, CheckpointError
+
+    specs = grid(["sac_mrp"], [BANDIT], seeds=[0], budgets=[20])
+    path = specs[0].path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"algo": "sac_mrp", "env_id": "trunc')
+    with pytest.raises(CheckpointError, match=str(path)):
+        pending(specs, tmp_path)
+    path.unlink()
+    checkpoint = Checkpoint(path)
+    checkpoint.directory.mkdir()
+    (checkpoint.directory / "records.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=str(checkpoint.directory)):
+        run_grid(specs, tmp_path, eval_freq=10, n_eval_episodes=1, workers=1, command="test", progress_bar=False)

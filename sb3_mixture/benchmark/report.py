@@ -10,7 +10,6 @@ with a fixed bootstrap seed, so the report reproduces.
 
 from __future__ import annotations
 
-import json
 import textwrap
 import warnings
 from collections import defaultdict
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sb3_mixture.benchmark.auc import auc_section, weight_entropy_section
+from sb3_mixture.benchmark.checkpoint import read_result
 
 REFERENCE = "sac"
 BOOTSTRAP_SEED = 0
@@ -41,7 +41,7 @@ class Interval:
 
 def load_results(root: Path) -> list[dict[str, Any]]:
     """Every complete result file under ``root`` (temporary files of unfinished runs are ignored)."""
-    return [json.loads(path.read_text()) for path in sorted(Path(root).rglob("*.json"))]
+    return [read_result(path) for path in sorted(Path(root).rglob("*.json")) if ".checkpoint" not in path.parent.name]
 
 
 def run_name(result: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@ Run a grid of (algorithm key, env id, seed, budget[, entropy coefficient]) in pa
 
 Each run writes one JSON file (written to a temporary name, then renamed, so an interrupted run leaves no result);
 a run whose file exists is skipped, so a grid can be interrupted and resumed, or split across machines that share
-the folder (``--shard i/n`` gives each machine its own part of the grid).
+the folder (``--shard i/n`` gives each machine its own part of the grid). A run also checkpoints itself at every
+evaluation (:mod:`sb3_mixture.benchmark.checkpoint`), so an interrupted run goes on from its last evaluation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sb3_mixture.benchmark.checkpoint import Checkpoint, read_result
 
 RESULT_FORMAT = 2
 """2: adds ``stochastic_returns`` (the same evaluations with sampled actions) and ``online`` (the training episodes'
@@ -227,16 +230,22 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     from sb3_mixture.plots import model_mixture_statistics
 
     model, env, eval_env, hyperparams = build(spec)
-    curve: dict[str, list[Any]] = {
-        "timesteps": [],
-        "returns": [],
-        "stochastic_returns": [],
-        "success_rate": [],
-        "mixture_statistics": [],
+    checkpoint = Checkpoint(spec.path(root))
+    records: dict[str, Any] = {
+        "curve": {"timesteps": [], "returns": [], "stochastic_returns": [], "success_rate": [], "mixture_statistics": []},
+        "online": {"timesteps": [], "returns": [], "lengths": [], "reached_goal": []},
+        "training_time": 0.0,
+        "wall_time": 0.0,
+        "resumed_at": [],
     }
-    online: dict[str, list[Any]] = {"timesteps": [], "returns": [], "lengths": [], "reached_goal": []}
+    if checkpoint.exists():  # an earlier process stopped mid-run: go on from its last evaluation
+        model, env, records = checkpoint.restore(algorithm_classes()[spec.algo], env)
+        records["resumed_at"].append(model.num_timesteps)
+        env.seed(spec.seed + 7919 * len(records["resumed_at"]))  # a new episode, not a replay of the first ones
+    curve, online = records["curve"], records["online"]
     reached = [False] * model.n_envs  # per training env: an ``is_success`` step since its episode began
-    training_time = [0.0]
+    training_time = [records["training_time"]]
+    start = time.perf_counter() - records["wall_time"]
 
     def evaluate() -> None:
         successes: list[bool] = []
@@ -278,6 +287,9 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
             if self.num_timesteps % eval_freq < self.training_env.num_envs:
                 training_time[0] += time.perf_counter() - self.started
                 evaluate()
+                if model.num_timesteps < spec.budget:
+                    records.update(training_time=training_time[0], wall_time=time.perf_counter() - start)
+                    checkpoint.save(model, env, records)
                 self.started = time.perf_counter()
             return True
 
@@ -287,8 +299,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         def _on_training_end(self) -> None:
             training_time[0] += time.perf_counter() - self.started
 
-    start = time.perf_counter()
-    model.learn(spec.budget, callback=Periodic())
+    model.learn(spec.budget - model.num_timesteps, callback=Periodic(), reset_num_timesteps=not records["resumed_at"])
     if not curve["timesteps"] or curve["timesteps"][-1] != model.num_timesteps:
         evaluate()
     result = {
@@ -301,6 +312,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         "n_eval_episodes": n_eval_episodes,
         **curve,
         "online": online,
+        "resumed_at": records["resumed_at"],
         "final_return": curve["returns"][-1],
         "final_stochastic_return": curve["stochastic_returns"][-1],
         "final_success_rate": curve["success_rate"][-1],
@@ -316,6 +328,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
     temporary = path.with_suffix(f".tmp{os.getpid()}")
     temporary.write_text(json.dumps(result, indent=1))
     temporary.replace(path)  # atomic: a result file is always complete
+    checkpoint.delete()
     return result
 
 
@@ -335,7 +348,15 @@ def _code_commit() -> str | None:
 def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1)) -> list[RunSpec]:
     """The runs of this shard whose result file does not exist yet."""
     index, count = shard
-    return [spec for position, spec in enumerate(specs) if position % count == index and not spec.path(root).is_file()]
+    todo = []
+    for position, spec in enumerate(specs):
+        if position % count != index:
+            continue
+        if spec.path(root).is_file():
+            read_result(spec.path(root))  # a finished run's file must read: a corrupt one is an error, not a skip
+        else:
+            todo.append(spec)
+    return todo
 
 
 def run_grid(
