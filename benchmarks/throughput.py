@@ -9,7 +9,8 @@ its per-round ratios, its rate the median of its per-round rates.
 Settings (``--setting``):
 
 - ``rlzoo``: RL Zoo's SAC settings for the MuJoCo tasks (SB3's defaults: batch 256, 256x256 networks, one gradient
-  step per environment step) and SB3's PPO defaults; SBX's JAX SAC (``sbx-rl``, same defaults) joins when installed.
+  step per environment step) and SB3's PPO defaults; SBX's JAX SAC (``sbx-rl``, same defaults) joins when installed
+  (``pip install ".[sbx]"``).
 - ``small``: the MRP paper's classic-control setting (hidden 64x64, batch 32, tau 0.01, a fixed alpha 0.1; its
   Sec. 5.3 and App. E.1), on the package's MountainCar and Acrobot, with every SAC-family key.
 
