@@ -106,11 +106,21 @@ def fast_model(**kwargs) -> SACAWMP:  # type: ignore[no-untyped-def]
     return SACAWMP("MlpPolicy", "Pendulum-v1", **{**FAST_KWARGS, **params, **kwargs}, seed=0)
 
 
+def invertible_in_float32(actions: th.Tensor) -> th.Tensor:
+    """Rows whose action the reference can map back through atanh: the policy's log mu uses the pre-tanh sample, so a
+    saturated action (tanh(u) rounds to +-1 in float32, |u| > ~9) has a density the reference cannot recompute from a.
+    Most rows must qualify, so the comparison keeps its power."""
+    invertible = (actions.abs() < 1 - 1e-3).all(dim=-1)
+    assert invertible.float().mean() > 0.9
+    return invertible
+
+
 def test_behaviour_density_is_the_combined_squashed_gaussian() -> None:
     """For a fixed gate rho the action is tanh(N(sum rho m, sum rho^2 s^2)): samples and log mu against torch.distributions."""
     model = fast_model(policy_kwargs=dict(net_arch=[32, 32], behaviour="combined"))
     gate = th.tensor([[0.1, 0.2, 0.3, 0.4]])
     model.policy.gate_log_weights = lambda obs, distribution, deterministic=False: gate.log()  # type: ignore[method-assign]
+    model.observation_space.seed(0)
     observation = th.as_tensor(model.observation_space.sample()).unsqueeze(0).repeat(20_000, 1)
     actions, log_mu = model.policy.behaviour_action(observation)
     with th.no_grad():
@@ -118,9 +128,9 @@ def test_behaviour_density_is_the_combined_squashed_gaussian() -> None:
     mean = (gate.unsqueeze(-1) * distribution.mean).sum(dim=1)[0]
     std = (gate.unsqueeze(-1).square() * distribution.log_std.exp().square()).sum(dim=1).sqrt()[0]
     reference = TransformedDistribution(Normal(mean, std), [TanhTransform()])
-    clipped = actions.clamp(-1 + 1e-6, 1 - 1e-6)
-    th.testing.assert_close(log_mu, reference.log_prob(clipped).sum(-1), rtol=1e-4, atol=1e-3)
-    pre_tanh = th.atanh(clipped[:, 0]).double().numpy()
+    invertible = invertible_in_float32(actions)
+    th.testing.assert_close(log_mu[invertible], reference.log_prob(actions[invertible]).sum(-1), rtol=1e-4, atol=1e-3)
+    pre_tanh = th.atanh(actions.clamp(-1 + 1e-6, 1 - 1e-6)[:, 0]).double().numpy()
     assert stats.kstest(pre_tanh, "norm", args=(mean.item(), std.item())).pvalue > 1e-3
 
 
@@ -132,15 +142,16 @@ def test_behaviour_is_the_gated_mixture() -> None:
     model.policy.gate_log_weights = (  # type: ignore[method-assign]
         lambda obs, distribution, deterministic=False: gate.log().expand(len(obs), -1)
     )
+    model.observation_space.seed(0)
     observation = th.as_tensor(model.observation_space.sample()).unsqueeze(0).repeat(20_000, 1)
     actions, log_mu = model.policy.behaviour_action(observation)
     with th.no_grad():
         distribution = model.actor.get_distribution(observation[:1])
     components = Normal(distribution.mean[0, :, 0], distribution.log_std[0, :, 0].exp())
     reference = TransformedDistribution(MixtureSameFamily(Categorical(gate[0]), components), [TanhTransform()])
-    clipped = actions.clamp(-1 + 1e-6, 1 - 1e-6)
-    th.testing.assert_close(log_mu, reference.log_prob(clipped[:, 0]), rtol=1e-4, atol=1e-3)
-    pre_tanh = th.atanh(clipped[:, 0]).double()
+    invertible = invertible_in_float32(actions)
+    th.testing.assert_close(log_mu[invertible], reference.log_prob(actions[invertible][:, 0]), rtol=1e-4, atol=1e-3)
+    pre_tanh = th.atanh(actions.clamp(-1 + 1e-6, 1 - 1e-6)[:, 0]).double()
     double_components = Normal(components.loc.double(), components.scale.double())
     reference_cdf = MixtureSameFamily(Categorical(gate[0].double()), double_components).cdf
     assert stats.kstest(pre_tanh.numpy(), lambda x: reference_cdf(th.as_tensor(x)).numpy()).pvalue > 1e-3
