@@ -11,7 +11,8 @@ per state instead of once per action. The gradient is exactly autograd's (``test
 Inside a compiled gradient step (``compile=True``) the forward pass is traced as it is and the compiler differentiates
 it: the backward's row split has data-dependent shapes, which a graph cannot hold, so there both critics' backward
 passes run (masked by the minimum), which costs the products the split saves but none of the calls around it.
-Critics that are not plain ``Linear``/activation stacks fall back to autograd with the weights frozen.
+Critics that are not plain ``Linear``/activation stacks fall back to autograd on detached weights
+(:func:`critic_network_outputs`, which TQC's and CrossQ's actor losses use too).
 """
 
 from collections.abc import Callable, Sequence
@@ -22,8 +23,6 @@ from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 from torch.nn import functional as F
-
-from sb3_mixture.common.utils import frozen
 
 aten = th.ops.aten
 # Element-wise activations (SB3's ``activation_fn`` choices, default arguments): whether the backward pass reads the
@@ -194,11 +193,27 @@ def min_critic_values(
             # (the operator's row split cannot be traced into the step's graph).
             return min_twin_critic_forward(features, actions, weights, biases, activations)[0]
         return _EagerMinTwinCritic.apply(features, actions, weights, biases, activations)
+    return critic_network_outputs(q_networks, features, actions).squeeze(-1).min(dim=-1).values
+
+
+def critic_network_outputs(networks: Sequence[nn.Module], features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    """
+    Every network's output on ``[features, action]`` for M actions per state, shape ``[B, M, n_networks, outputs]``
+    (a quantile critic has several outputs), differentiable with respect to ``actions`` only: the networks run on
+    detached copies of their parameters (``torch.func.functional_call``, which a compiled step can trace), and their
+    buffers (batch-norm statistics) are read, not updated, in evaluation mode.
+
+    :param networks: Q-networks taking ``[features, action]``
+    :param features: The critic's features of the B states (detached)
+    :param actions: Squashed actions, ``[B, M, D]``
+    """
     batch_size, n_actions, _ = actions.shape
     q_input = th.cat([features.unsqueeze(1).expand(-1, n_actions, -1), actions], dim=-1).reshape(batch_size * n_actions, -1)
-    with frozen(*q_networks):
-        q_values = th.cat([q_net(q_input) for q_net in q_networks], dim=1)
-    return q_values.min(dim=1).values.view(batch_size, n_actions)
+    outputs = [
+        th.func.functional_call(network, {name: param.detach() for name, param in network.named_parameters()}, (q_input,))
+        for network in networks
+    ]
+    return th.stack(outputs, dim=1).view(batch_size, n_actions, len(networks), -1)
 
 
 def check_compilable_critic(critic: ContinuousCritic, algorithm: str) -> None:

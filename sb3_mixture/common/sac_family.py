@@ -1,8 +1,12 @@
 """
-The SAC family's base: SB3's SAC with a mixture actor and a training step made of named steps.
+The SAC family's base: a mixture actor and a training step made of named steps, over SB3's SAC or one of sb3-contrib's
+SAC-style algorithms (TQC, CrossQ).
 
-:class:`SACFamily` is abstract; every SAC algorithm of the package (SACMixture and its estimators, SACM/S2ACM, PMOE-SAC,
-SAC-GMM, SAC-AWMP) is a subclass that overrides some of the steps below and lists them in its docstring.
+:class:`SACFamilyMixin` holds the training step and goes before the algorithm class: :class:`SACFamily` is
+``SACFamilyMixin`` over SB3's ``SAC``, abstract; every SAC algorithm of the package (SACMixture and its estimators,
+SACM/S2ACM, PMOE-SAC, SAC-GMM, SAC-AWMP) is a subclass that overrides some of the steps below and lists them in its
+docstring. TQCMixture and CrossQMixture put the same mixin over sb3-contrib's TQC and CrossQ and override the critic's
+steps. :class:`EstimatorMixin` adds the choice of actor-gradient estimator (``estimator=``) to any of them.
 """
 
 from collections import defaultdict
@@ -14,6 +18,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
@@ -33,16 +38,22 @@ from sb3_mixture.common.compile import (
     set_learning_rate,
     whole_step_tracing,
 )
-from sb3_mixture.common.critic import check_compilable_critic
+from sb3_mixture.common.critic import check_compilable_critic, min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
-from sb3_mixture.common.estimators import ActorLoss
+from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
 from sb3_mixture.common.sac_policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
 from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, merge_policy_kwargs
 
 if TYPE_CHECKING:
     import optuna
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-SelfSACFamily = TypeVar("SelfSACFamily", bound="SACFamily")
+    # What the mixins are mixed into, for the type checker: an off-policy algorithm with SAC's attributes.
+    _OffPolicyBase = OffPolicyAlgorithm
+else:
+    _OffPolicyBase = object
+
+SelfSACFamily = TypeVar("SelfSACFamily", bound="SACFamilyMixin")
 # Values logged during ``train``, averaged and recorded at its end (tensors: no device sync per gradient step).
 TrainLogs = dict[str, list[th.Tensor | float]]
 
@@ -61,10 +72,11 @@ class Minibatch:
     """The actor's minibatch: ``replay_data`` itself, except where an algorithm trains its actor on a larger one."""
 
 
-class SACFamily(SAC):
+class SACFamilyMixin(_OffPolicyBase):
     """
-    Base of the SAC-family algorithms: SB3's SAC with a squashed Gaussian mixture actor
-    (:class:`~sb3_mixture.common.sac_policies.MixtureSACPolicy`) and a training step made of named steps, so that an
+    The SAC family's training step, put before SB3's ``SAC`` (:class:`SACFamily`) or a SAC-style algorithm of
+    sb3-contrib (TQC, CrossQ): a squashed Gaussian mixture actor
+    (:class:`~sb3_mixture.common.sac_policies.MixturePolicyMixin`) and a training step made of named steps, so that an
     algorithm overrides the steps its paper changes and nothing else.
 
     ``train`` runs :meth:`_before_gradient_steps` once, then for each gradient step :meth:`_sample_minibatch` (a replay
@@ -73,8 +85,10 @@ class SACFamily(SAC):
     1. :meth:`_critic_step`: :meth:`_critic_loss` (SAC's: the soft target of :meth:`_target_q_values`, half the summed
        squared TD errors of the critics), one optimizer step;
     2. :meth:`_actor_step`: :meth:`_actor_loss` (the mixture at the actor's states, scored by
-       :meth:`_mixture_actor_loss`, which every algorithm defines), one optimizer step;
-    3. :meth:`_entropy_coefficient_step`: SAC's temperature step on the actor loss's ``entropy_log_prob``;
+       :meth:`_mixture_actor_loss`, which every algorithm defines), one optimizer step; skipped on the gradient steps
+       where :meth:`_updates_actor` says so (CrossQ's delayed policy updates);
+    3. :meth:`_entropy_coefficient_step`: SAC's temperature step on the actor loss's ``entropy_log_prob``, with the
+       actor's step;
     4. :meth:`_target_step`: SAC's Polyak update of the target critic (:meth:`_update_critic_target`), every
        ``target_update_interval`` gradient steps.
 
@@ -89,17 +103,22 @@ class SACFamily(SAC):
     :param compile: Run each gradient step as one ``torch.compile`` graph, and acting too (docs/guide/speed.rst): the
         same numbers, faster once compiled (tens of seconds, paid once per process). Needs a C++ compiler and Adam or
         AdamW (SB3's default). Saved with the model; ``load(path, compile=...)`` overrides it.
-    :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
-    :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
+    :param args: Positional parameters of the algorithm class, in its order
+    :param kwargs: Keyword parameters of the algorithm class (``use_sde`` must stay False)
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": MlpPolicy,
-        "CnnPolicy": CnnPolicy,
-        "MultiInputPolicy": MultiInputPolicy,
-    }
     policy: MixtureSACPolicy
     actor: MixtureActor
+    # SAC's attributes, which TQC and CrossQ share (CrossQ has no target critic and no Polyak update).
+    critic: Any
+    critic_target: Any
+    log_ent_coef: th.Tensor | None
+    ent_coef_optimizer: th.optim.Adam | None
+    ent_coef_tensor: th.Tensor
+    target_entropy: float | str
+    target_update_interval: int
+    batch_norm_stats: list[th.Tensor]
+    batch_norm_stats_target: list[th.Tensor]
 
     # What makes each algorithm itself, declared once on its class; the RL Zoo registry (sb3_mixture.zoo), the
     # samplers, the test lists and the README's table are built from or checked against these.
@@ -109,6 +128,8 @@ class SACFamily(SAC):
     """Policy keywords the algorithm's paper sets; the user's ``policy_kwargs`` override them."""
     fixed_policy_kwargs: ClassVar[dict[str, Any]] = {}
     """Policy keywords that define the algorithm; a different value from the user is refused."""
+    zoo_sac_space_excludes: ClassVar[tuple[str, ...]] = ()
+    """Entries of SAC's RL Zoo search space the algorithm has no parameter for (CrossQ: ``tau``, no target network)."""
 
     @classmethod
     def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
@@ -138,7 +159,7 @@ class SACFamily(SAC):
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
-        vec_env = SAC._wrap_env(env, verbose, monitor_wrapper)
+        vec_env = BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
         # SB3 only asserts the action space; a ValueError that names the allowed space is clearer.
         check_box_action_space(vec_env.action_space, "The SAC family of sb3-mixture")
         return vec_env
@@ -146,16 +167,21 @@ class SACFamily(SAC):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._statistics_source: tuple[Minibatch, ActorLoss] | None = None
-        self._compiled_gradient_step: Callable[[Minibatch, TrainLogs, bool], ActorLoss] | None = None
+        self._compiled_gradient_step: Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None] | None = None
         if self.compile:
             name = type(self).__name__
             check_compiler(name)
-            check_compilable_critic(self.critic, name)
+            self._check_compilable_critic(name)
             for optimizer in self._trained_optimizers():
                 check_adam(optimizer, name)
             # Acting too (predict, rollout collection): an instance attribute over the method leaves the module's
             # parameters and saved state untouched (no ``_orig_mod.`` prefix).
             self.actor.forward = compile_function(self.actor.forward)  # type: ignore[method-assign]
+
+    def _check_compilable_critic(self, name: str) -> None:
+        """Refuse ``compile=True`` for a critic the compiled actor loss cannot run (SAC's twin-critic operator needs plain
+        stacks; :func:`~sb3_mixture.common.critic.check_compilable_critic`)."""
+        check_compilable_critic(self.critic, name)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_compiled_gradient_step", "_statistics_source"]
@@ -205,25 +231,40 @@ class SACFamily(SAC):
         self._update_learning_rate(self._optimizers())
         self._before_gradient_steps()
         logs: TrainLogs = defaultdict(list)
-        minibatch, actor_loss = None, None
+        last_actor_update: tuple[Minibatch, ActorLoss] | None = None
         for gradient_step in range(gradient_steps):
             minibatch = self._sample_minibatch(batch_size, logs)
-            update_target = gradient_step % self.target_update_interval == 0
+            update_actor, update_target = self._updates_actor(gradient_step), self._updates_target(gradient_step)
             if self.compile:
                 with whole_step_tracing():
-                    actor_loss = self._compiled_step()(minibatch, logs, update_target)
+                    actor_loss = self._compiled_step()(minibatch, logs, update_actor, update_target)
             else:
-                actor_loss = self._gradient_step(minibatch, logs, update_target)
-        self._record_train_logs(gradient_steps, logs, minibatch, actor_loss)
+                actor_loss = self._gradient_step(minibatch, logs, update_actor, update_target)
+            if actor_loss is not None:
+                last_actor_update = (minibatch, actor_loss)
+        self._record_train_logs(gradient_steps, logs, last_actor_update)
 
-    def _compiled_step(self) -> Callable[[Minibatch, TrainLogs, bool], ActorLoss]:
+    def _updates_actor(self, gradient_step: int) -> bool:
+        """Whether the ``gradient_step``-th step of this ``train`` call updates the actor and alpha (every step in SAC)."""
+        return True
+
+    def _updates_target(self, gradient_step: int) -> bool:
+        """Whether the ``gradient_step``-th step of this ``train`` call updates the target critic (SAC: every
+        ``target_update_interval`` steps of the call)."""
+        return gradient_step % self.target_update_interval == 0
+
+    def _compiled_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
         """The compiled :meth:`_gradient_step`, made at the first gradient step after the optimizers are final (an
         algorithm may replace one in its ``_setup_model``, and loading replaces their states)."""
         if self._compiled_gradient_step is None:
             for optimizer in self._trained_optimizers():
                 prepare_adam(optimizer)
-            self._compiled_gradient_step = compile_function(self._gradient_step)
+            self._compiled_gradient_step = self._compile_gradient_step()
         return self._compiled_gradient_step
+
+    def _compile_gradient_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
+        """:meth:`_gradient_step` as one compiled graph (an algorithm whose step cannot be one graph splits it here)."""
+        return compile_function(self._gradient_step)
 
     def set_parameters(self, *args: Any, **kwargs: Any) -> None:
         super().set_parameters(*args, **kwargs)
@@ -244,13 +285,18 @@ class SACFamily(SAC):
         logs["ent_coef"].append(ent_coef.mean())
         return Minibatch(replay_data, discounts, ent_coef, actor_data)
 
-    def _gradient_step(self, minibatch: Minibatch, logs: TrainLogs, update_target: bool) -> ActorLoss:
-        """One gradient step of every network; returns the actor's loss, detached (with its mixture, for the statistics)."""
+    def _gradient_step(
+        self, minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool
+    ) -> ActorLoss | None:
+        """One gradient step of every network (of the critic only, unless ``update_actor``); returns the actor's loss,
+        detached (with its mixture, for the statistics), or None when the actor was not updated."""
         self._critic_step(minibatch, logs)
-        actor_loss = self._actor_step(minibatch, logs)
-        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
+        actor_loss = None
+        if update_actor:
+            actor_loss = self._actor_step(minibatch, logs)
+            self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
         self._target_step(update_target)
-        return actor_loss._replace(loss=actor_loss.loss.detach())
+        return None if actor_loss is None else actor_loss._replace(loss=actor_loss.loss.detach())
 
     def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
         """The critic's step on :meth:`_critic_loss`."""
@@ -305,7 +351,7 @@ class SACFamily(SAC):
         self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
 
     def _entropy_coefficient_loss(self, entropy_log_prob: th.Tensor) -> th.Tensor:
-        assert self.log_ent_coef is not None and isinstance(self.target_entropy, float)
+        assert self.log_ent_coef is not None and not isinstance(self.target_entropy, str)  # a number once set up
         return -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
 
     def _target_step(self, update_target: bool) -> None:
@@ -348,16 +394,16 @@ class SACFamily(SAC):
         return optimizers
 
     def _record_train_logs(
-        self, gradient_steps: int, logs: TrainLogs, minibatch: Minibatch | None, actor_loss: ActorLoss | None = None
+        self, gradient_steps: int, logs: TrainLogs, last_actor_update: tuple[Minibatch, ActorLoss] | None
     ) -> None:
-        """Count the updates, log the means of ``logs``, and keep the last minibatch for the mixture statistics, which
-        are computed when the logs are written (:meth:`dump_logs`), not at every gradient step."""
+        """Count the updates, log the means of ``logs``, and keep the last actor update's minibatch and loss for the
+        mixture statistics, which are computed when the logs are written (:meth:`dump_logs`), not at every step."""
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", float(th.stack([th.as_tensor(value) for value in values]).mean()))
-        if minibatch is not None and actor_loss is not None:
-            self._statistics_source = (minibatch, actor_loss)
+        if last_actor_update is not None:
+            self._statistics_source = last_actor_update
 
     def _record_mixture_statistics(self) -> None:
         """Log the mixture statistics of the last training minibatch, if one came since they were last logged."""
@@ -401,3 +447,81 @@ class SACFamily(SAC):
         )
         self._record_mixture_statistics()  # the values since the last write stay readable, as SB3's own logs do
         return self
+
+    def _actor_q_values(self, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """The critic's value of M actions per state for an actor loss, ``[B, M]`` from ``[B, M, D]`` actions,
+        differentiable with respect to the actions only: SAC's minimum over its twin critics."""
+        return min_critic_values(self.critic, observations, actions)
+
+
+class SACFamily(SACFamilyMixin, SAC):  # type: ignore[misc]  # the mixin's actor and policy are SAC's, narrowed
+    """
+    Base of the package's SAC algorithms: :class:`SACFamilyMixin`'s training step over SB3's :class:`~stable_baselines3.SAC`
+    (SAC's critic, target critic and entropy tuning), with the mixture policy
+    (:class:`~sb3_mixture.common.sac_policies.MixtureSACPolicy`).
+
+    Parameters as :class:`SACFamilyMixin`; the others are :class:`stable_baselines3.SAC`'s.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+
+
+class EstimatorMixin(SACFamilyMixin if TYPE_CHECKING else object):  # type: ignore[misc]
+    """
+    Put before a :class:`SACFamilyMixin` algorithm: its actor loss is one of the actor-gradient estimators
+    (:mod:`sb3_mixture.common.estimators`), chosen by ``estimator=`` and scored by the algorithm's critic through
+    :meth:`SACFamilyMixin._actor_q_values`.
+
+    :param estimator: Actor-gradient estimator: ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``, ``"lr"``,
+        ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
+    :param estimator_kwargs: Keyword arguments of the estimator
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        env: GymEnv | str,
+        *args: Any,
+        estimator: str = "mrp",
+        estimator_kwargs: dict[str, Any] | None = None,
+        compile: bool = False,
+        **kwargs: Any,
+    ):
+        self.estimator = estimator
+        self.estimator_kwargs = estimator_kwargs or {}
+        # Fail on a bad name before any environment or network is built.
+        self._estimator = make_estimator(self.estimator, **self.estimator_kwargs)
+        super().__init__(policy, env, *args, compile=compile, **kwargs)
+
+    def _fixed_policy_kwargs(self) -> dict[str, Any]:
+        fixed = super()._fixed_policy_kwargs()
+        if not self._estimator.learns_weights:
+            fixed["uniform_weights"] = True
+        return fixed
+
+    def _description(self) -> str:
+        return f"{type(self).__name__}(estimator={self.estimator!r})"
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._estimator = make_estimator(self.estimator, **self.estimator_kwargs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_estimator"]
+
+    def _mixture_actor_loss(
+        self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
+    ) -> ActorLoss:
+        return self.estimator_actor_loss(self._estimator, distribution, observations, ent_coef)
+
+    def estimator_actor_loss(
+        self, estimator: MixtureEstimator, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
+    ) -> ActorLoss:
+        """``estimator``'s actor loss of the mixture at ``observations`` against this model's critic (the model's own
+        estimator in training; any other where diagnostics compare them). The critic's values carry no gradient to its
+        weights (:meth:`SACFamilyMixin._actor_q_values`): the actor loss must not train the critic."""
+        return estimator.actor_loss(distribution, lambda actions: self._actor_q_values(observations, actions), ent_coef)

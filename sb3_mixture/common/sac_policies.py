@@ -23,16 +23,12 @@ def with_fused_adam(optimizer_class: type[th.optim.Optimizer], optimizer_kwargs:
     return optimizer_kwargs
 
 
-class MixtureActor(Actor):
+class MixtureActorMixin:
     """
-    Actor of a squashed Gaussian mixture policy (docs/guide/mixture.rst): SB3's SAC actor trunk with three heads,
-    the mixture logits ``[K]``, the component means ``[K, D]`` and log-stds ``[K, D]`` (clamped to SB3's
-    ``[-20, 2]``).
-
-    ``forward`` samples one action from the mixture (or, deterministic, the squashed mean of the
-    highest-weight component) and ``action_log_prob`` returns it with its mixture log-density, so SB3's
-    collection and critic-target code work unchanged. ``get_distribution`` gives the estimators a fresh
-    distribution object with every component.
+    Put before an SB3-style SAC actor class (SB3's SAC ``Actor``, sb3-contrib's TQC or CrossQ ``Actor``): the actor's
+    trunk ``latent_pi`` with three heads instead of its Gaussian's two, the mixture logits ``[K]``, the component means
+    ``[K, D]`` and log-stds ``[K, D]`` (clamped to SB3's ``[-20, 2]``). Those actors' ``forward`` and
+    ``action_log_prob`` then sample from the mixture through ``get_action_dist_params`` unchanged.
 
     :param n_components: Number K of mixture components
     :param uniform_weights: Fix the weights to 1/K (the logits head is then unused), as U-RP and SACM need
@@ -40,21 +36,22 @@ class MixtureActor(Actor):
         the trunk (PMOE's gate: routing does not train the shared layers)
     :param use_sde: Must be False (gSDE is not defined for a mixture)
 
-    Other parameters as in :class:`stable_baselines3.sac.policies.Actor`.
+    Other parameters as in the actor class it is mixed into.
     """
 
-    action_dist: SquashedGaussianMixture  # type: ignore[assignment]
+    action_dist: SquashedGaussianMixture
     logits: nn.Linear
     mu: nn.Linear
-    log_std: nn.Linear  # type: ignore[assignment]  # SB3's Actor declares a gSDE Parameter here
+    log_std: nn.Linear
+    net_arch: list[int]
+    features_dim: int
+    features_extractor: nn.Module
+    latent_pi: nn.Module
+    action_space: spaces.Box
 
     def __init__(
         self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        net_arch: list[int],
-        features_extractor: nn.Module,
-        features_dim: int,
+        *args: Any,
         n_components: int = DEFAULT_N_COMPONENTS,
         uniform_weights: bool = False,
         detach_gate: bool = False,
@@ -65,15 +62,15 @@ class MixtureActor(Actor):
         self.n_components = check_n_components(n_components)
         self.uniform_weights = uniform_weights
         self.detach_gate = detach_gate
-        super().__init__(observation_space, action_space, net_arch, features_extractor, features_dim, use_sde=False, **kwargs)
-        check_box_action_space(self.action_space, "MixtureActor")
+        super().__init__(*args, use_sde=False, **kwargs)  # type: ignore[call-arg]
+        check_box_action_space(self.action_space, type(self).__name__)
         self.action_dim = int(np.prod(self.action_space.shape))
         last_layer_dim = self.net_arch[-1] if len(self.net_arch) > 0 else self.features_dim
         self.action_dist = SquashedGaussianMixture(self.action_dim, self.n_components)
         self.logits, self.mu, self.log_std = self.action_dist.proba_distribution_net(last_layer_dim)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
         data.update(n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate)
         return data
 
@@ -82,7 +79,7 @@ class MixtureActor(Actor):
         :return: means ``[B, K, D]``, log-stds ``[B, K, D]`` (unclamped; the distribution clamps) and
             ``dict(logits=[B, K])``
         """
-        features = self.extract_features(obs, self.features_extractor)
+        features = self.extract_features(obs, self.features_extractor)  # type: ignore[attr-defined]
         latent_pi = self.latent_pi(features)
         shape = (-1, self.n_components, self.action_dim)
         if self.uniform_weights:
@@ -97,9 +94,27 @@ class MixtureActor(Actor):
         return SquashedGaussianMixture(self.action_dim, self.n_components).proba_distribution(mean, log_std, **kwargs)
 
 
-class MixtureSACPolicy(ModeFreeSwitchMixin, FiniteObservationMixin, SACPolicy):
+class MixtureActor(MixtureActorMixin, Actor):  # type: ignore[misc]
     """
-    SAC policy (actor and twin critics) whose actor is a squashed Gaussian mixture.
+    Actor of a squashed Gaussian mixture policy (docs/guide/mixture.rst): SB3's SAC actor trunk with the mixture's heads
+    (:class:`MixtureActorMixin`).
+
+    ``forward`` samples one action from the mixture (or, deterministic, the squashed mean of the
+    highest-weight component) and ``action_log_prob`` returns it with its mixture log-density, so SB3's
+    collection and critic-target code work unchanged. ``get_distribution`` gives the estimators a fresh
+    distribution object with every component.
+
+    Parameters as :class:`MixtureActorMixin` and :class:`stable_baselines3.sac.policies.Actor`.
+    """
+
+    action_dist: SquashedGaussianMixture  # type: ignore[assignment]
+    log_std: nn.Linear  # type: ignore[assignment]  # SB3's Actor declares a gSDE Parameter here
+
+
+class MixturePolicyMixin:
+    """
+    Put before an SB3-style actor-critic policy class (SB3's ``SACPolicy``, sb3-contrib's ``TQCPolicy`` or
+    ``CrossQPolicy``): its actor becomes ``actor_class``, a squashed Gaussian mixture; its critic stays the class's own.
 
     Adam (and AdamW) run their fused implementation unless ``optimizer_kwargs`` sets ``fused`` or
     ``foreach``: the same update rule, about 1 ms less per gradient step on a 2-core CPU (benchmarks/).
@@ -107,11 +122,12 @@ class MixtureSACPolicy(ModeFreeSwitchMixin, FiniteObservationMixin, SACPolicy):
     :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
     :param uniform_weights: Fix the mixture weights to 1/K (set by the estimators that need it)
     :param detach_gate: Keep the gate's gradient out of the actor's trunk (set by PMOE)
-
-    Other parameters as in :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must be False.
     """
 
-    actor: MixtureActor
+    actor_class: type[nn.Module] = MixtureActor
+    """The mixture actor built by ``make_actor``: the policy class's own actor with :class:`MixtureActorMixin`."""
+    actor_kwargs: dict[str, Any]
+    device: th.device
 
     def __init__(
         self,
@@ -121,26 +137,42 @@ class MixtureSACPolicy(ModeFreeSwitchMixin, FiniteObservationMixin, SACPolicy):
         detach_gate: bool = False,
         **kwargs: Any,
     ):
-        # Set before SACPolicy.__init__, which builds the actor.
+        # Set before the policy's __init__, which builds the actor.
         self.n_components = check_n_components(n_components)
         self.uniform_weights = uniform_weights
         self.detach_gate = detach_gate
         check_no_sde(kwargs.get("use_sde", False))
         optimizer_class = kwargs.get("optimizer_class", th.optim.Adam)
-        kwargs["optimizer_kwargs"] = with_fused_adam(optimizer_class, kwargs.get("optimizer_kwargs"))
+        kwargs["optimizer_kwargs"] = with_fused_adam(optimizer_class, self._default_optimizer_kwargs(kwargs))
         super().__init__(*args, **kwargs)
 
+    @staticmethod
+    def _default_optimizer_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The ``optimizer_kwargs`` the policy class would use (a class with defaults of its own overrides this)."""
+        return kwargs.get("optimizer_kwargs")
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
         data.update(n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate)
         return data
 
-    def make_actor(self, features_extractor: Any = None) -> MixtureActor:
-        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        actor = MixtureActor(
+    def make_actor(self, features_extractor: Any = None) -> MixtureActorMixin:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)  # type: ignore[attr-defined]
+        actor = self.actor_class(
             **actor_kwargs, n_components=self.n_components, uniform_weights=self.uniform_weights, detach_gate=self.detach_gate
         )
-        return actor.to(self.device)
+        return actor.to(self.device)  # type: ignore[return-value]
+
+
+class MixtureSACPolicy(MixturePolicyMixin, ModeFreeSwitchMixin, FiniteObservationMixin, SACPolicy):  # type: ignore[misc]
+    """
+    SAC policy (actor and twin critics) whose actor is a squashed Gaussian mixture (:class:`MixturePolicyMixin`).
+
+    Parameters as :class:`MixturePolicyMixin` and :class:`stable_baselines3.sac.policies.SACPolicy`; ``use_sde`` must
+    be False.
+    """
+
+    actor: MixtureActor
 
 
 MlpPolicy = MixtureSACPolicy
@@ -160,4 +192,12 @@ class MultiInputPolicy(MixtureSACPolicy):
         super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
 
 
-__all__ = ["CnnPolicy", "MixtureActor", "MixtureSACPolicy", "MlpPolicy", "MultiInputPolicy"]
+__all__ = [
+    "CnnPolicy",
+    "MixtureActor",
+    "MixtureActorMixin",
+    "MixturePolicyMixin",
+    "MixtureSACPolicy",
+    "MlpPolicy",
+    "MultiInputPolicy",
+]

@@ -1,16 +1,12 @@
 from typing import Any
 
-import torch as th
-from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from stable_baselines3.common.type_aliases import GymEnv
 
-from sb3_mixture.common.critic import min_critic_values
-from sb3_mixture.common.distributions import SquashedGaussianMixture
-from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
-from sb3_mixture.common.sac_family import SACFamily
+from sb3_mixture.common.sac_family import EstimatorMixin, SACFamily
 from sb3_mixture.common.sac_policies import MixtureSACPolicy
 
 
-class SACMixture(SACFamily):
+class SACMixture(EstimatorMixin, SACFamily):  # type: ignore[misc]
     """
     Soft Actor-Critic with a squashed Gaussian mixture policy, trained by one of the actor-gradient estimators.
 
@@ -20,9 +16,9 @@ class SACMixture(SACFamily):
     (:mod:`sb3_mixture.common.estimators`). With ``n_components=1`` and ``estimator="mrp"`` this is SAC.
 
     Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss`, the estimator's
-    loss. The critic target uses one action ``a' ~ pi(.|s')`` and its mixture log-density, as SAC does. The entropy
-    coefficient is tuned against the target ``-D`` with the estimator's log-density estimate (for MRP
-    ``sum_k w_k L_k``).
+    loss (:class:`~sb3_mixture.common.sac_family.EstimatorMixin`) against the minimum of the twin critics. The critic
+    target uses one action ``a' ~ pi(.|s')`` and its mixture log-density, as SAC does. The entropy coefficient is tuned
+    against the target ``-D`` with the estimator's log-density estimate (for MRP ``sum_k w_k L_k``).
 
     Logged each update, from the last minibatch: ``train/weight_entropy`` (entropy of the mixture
     weights), ``train/component_separation`` (mean pairwise distance between the squashed component means)
@@ -49,39 +45,4 @@ class SACMixture(SACFamily):
         compile: bool = False,
         **kwargs: Any,
     ):
-        self.estimator = estimator
-        self.estimator_kwargs = estimator_kwargs or {}
-        # Fail on a bad name before any environment or network is built.
-        self._estimator = make_estimator(self.estimator, **self.estimator_kwargs)
-        super().__init__(policy, env, *args, compile=compile, **kwargs)
-
-    def _fixed_policy_kwargs(self) -> dict[str, Any]:
-        fixed = super()._fixed_policy_kwargs()
-        if not self._estimator.learns_weights:
-            fixed["uniform_weights"] = True
-        return fixed
-
-    def _description(self) -> str:
-        return f"{type(self).__name__}(estimator={self.estimator!r})"
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        self._estimator = make_estimator(self.estimator, **self.estimator_kwargs)
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_estimator"]
-
-    def _mixture_actor_loss(
-        self, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
-    ) -> ActorLoss:
-        return self.estimator_actor_loss(self._estimator, distribution, observations, ent_coef)
-
-    def estimator_actor_loss(
-        self, estimator: MixtureEstimator, distribution: SquashedGaussianMixture, observations: PyTorchObs, ent_coef: th.Tensor
-    ) -> ActorLoss:
-        """``estimator``'s actor loss of the mixture at ``observations`` against this model's critic (the model's own
-        estimator in training; any other where diagnostics compare them). The critic's values carry no gradient to its
-        weights (:func:`~sb3_mixture.common.critic.min_critic_values`): the actor loss must not train the critic."""
-        return estimator.actor_loss(
-            distribution, lambda actions: min_critic_values(self.critic, observations, actions), ent_coef
-        )
+        super().__init__(policy, env, *args, estimator=estimator, estimator_kwargs=estimator_kwargs, compile=compile, **kwargs)
