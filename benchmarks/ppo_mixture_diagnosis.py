@@ -21,8 +21,11 @@ against its fit error on the rollout's returns.
 """
 
 import argparse
+import shutil
 import sys
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,7 +107,8 @@ def record_routing_labels(model: PPOPMOE, rows: dict[str, list[float]]) -> None:
 
 def diagnose(spec: RunSpec, eval_freq: int, n_eval_episodes: int) -> list[dict[str, float]]:
     """Train one run, evaluating every ``eval_freq`` steps in every mode; one row per evaluation."""
-    model, env, eval_env, _ = build(spec)
+    folder = Path(tempfile.mkdtemp(prefix="sb3-mixture-diagnosis-"))  # RL Zoo's logs of the run
+    model, env, eval_env, _, _ = build(spec, folder)
     mixture = isinstance(model.policy.action_dist, GaussianMixture)
     routing: dict[str, list[float]] = defaultdict(list)
     if isinstance(model, PPOPMOE):
@@ -135,6 +139,7 @@ def diagnose(spec: RunSpec, eval_freq: int, n_eval_episodes: int) -> list[dict[s
             return True
 
     model.learn(spec.budget, callback=Periodic())
+    shutil.rmtree(folder, ignore_errors=True)
     return rows
 
 

@@ -187,6 +187,60 @@ def test_density_plot_refuses_a_non_mixture_policy() -> None:
         plot_mixture_density(SAC("MlpPolicy", "Pendulum-v1"), np.zeros(3, dtype=np.float32))
 
 
+def build_with(monkeypatch: pytest.MonkeyPatch, key: str, cls: type) -> None:
+    """Runs of ``key`` build ``cls``: in RL Zoo's table of algorithms, which its experiment manager (the runner's
+    builder) reads, and in the runner's own, which resuming reads."""
+    from rl_zoo3.utils import ALGOS
+
+    from sb3_mixture.benchmark import runner
+    from sb3_mixture.zoo import register
+
+    register()
+    monkeypatch.setitem(ALGOS, key, cls)
+    monkeypatch.setattr(runner, "algorithm_classes", lambda: {key: cls})
+
+
+def test_runner_builds_what_rl_zoo_trains(tmp_path: Path) -> None:
+    """The runner's model and environments for a key and task are those ``python -m rl_zoo3.train`` builds from the same
+    entry: the same hyperparameters (an ``n_envs``, ``normalize`` and float-typed entry here), the same VecNormalize
+    settings, the same wrapper chain. An override reaches both the same way (``--hyperparams`` in RL Zoo)."""
+    import pickle
+
+    import yaml
+
+    from sb3_mixture.benchmark.runner import RunSpec, build
+
+    key, env_id = "ppo_mixture", "MountainCarContinuous-v0"
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, "--env", env_id, "-n", "16", "--seed", "3"]
+    command += ["--eval-freq", "-1", "-f", "zoo", "--hyperparams", "n_steps:16", "batch_size:8"]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    saved = tmp_path / "zoo" / key / f"{env_id}_1"
+    zoo_model = PPOMixture.load(saved / f"{env_id}.zip")
+    zoo_normalize = pickle.loads((saved / env_id / "vecnormalize.pkl").read_bytes())
+    zoo_config = dict(yaml.unsafe_load((saved / env_id / "config.yml").read_text()))
+
+    spec = RunSpec(key, env_id, seed=3, budget=16, overrides=(("n_steps", "16"), ("batch_size", "8")))
+    (tmp_path / "runner").mkdir()
+    model, env, _, hyperparams, _ = build(spec, tmp_path / "runner")
+    runner_config = dict(yaml.unsafe_load((tmp_path / "runner" / key / f"{env_id}_1" / env_id / "config.yml").read_text()))
+    assert {name: value for name, value in runner_config.items() if name != "n_timesteps"} == {
+        name: value for name, value in zoo_config.items() if name != "n_timesteps"
+    }
+    for name in ("n_envs", "n_steps", "batch_size", "gamma", "gae_lambda", "n_epochs", "ent_coef", "vf_coef", "max_grad_norm"):
+        assert getattr(model, name) == getattr(zoo_model, name), name
+    assert model.lr_schedule(1.0) == zoo_model.lr_schedule(1.0) and model.clip_range(1.0) == zoo_model.clip_range(1.0)
+    assert model.policy_kwargs == zoo_model.policy_kwargs and model.policy_kwargs["n_components"] == 5
+    for name in ("norm_obs", "norm_reward", "clip_obs", "clip_reward", "gamma", "epsilon"):
+        assert getattr(env, name) == getattr(zoo_normalize, name), name
+    wrappers, wrapped = [], env
+    while hasattr(wrapped, "venv"):
+        wrappers.append(type(wrapped).__name__)
+        wrapped = wrapped.venv
+    assert wrappers == ["VecNormalize"] and type(wrapped).__name__ == "DummyVecEnv"
+    assert type(wrapped.envs[0]).__name__ == "Monitor" and hyperparams["n_steps"] == 16
+
+
 def test_cli_names_the_allowed_algorithms() -> None:
     command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -196,7 +250,6 @@ def test_cli_names_the_allowed_algorithms() -> None:
 def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sb3_mixture.benchmark import runner
 
     constructed: list[dict] = []
 
@@ -205,12 +258,12 @@ def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
             constructed.append(kwargs)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "algorithm_classes", lambda: {"sac_mrp": Recording})
+    build_with(monkeypatch, "sac_mrp", Recording)
     overrides = {"learning_rate": "1e-3", "batch_size": "16", "policy_kwargs": "dict(n_components=2)"}
     specs = grid(["sac_mrp"], [BANDIT], seeds=[0], budgets=[30], ent_coefs=[0.1], overrides=overrides)
     run_grid(specs, tmp_path, eval_freq=30, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
     kwargs = constructed[0]
-    assert kwargs["learning_rate"] == 0.001 and kwargs["batch_size"] == 16 and kwargs["ent_coef"] == 0.1
+    assert kwargs["learning_rate"](1.0) == 0.001 and kwargs["batch_size"] == 16 and kwargs["ent_coef"] == 0.1
     assert kwargs["policy_kwargs"]["n_components"] == 2
     assert kwargs["estimator"] == "mrp"  # the YAML's other entries stay
     variant = "ent_coef=0.1,batch_size=16,learning_rate=1e-3,policy_kwargs=dict(n_components=2)"
@@ -220,7 +273,6 @@ def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
 
 def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``key[name=value,...]`` is another algorithm in the same task: its values reach its model only."""
-    from sb3_mixture.benchmark import runner
     from sb3_mixture.benchmark.report import group_by_task, load_results
 
     constructed: list[tuple[str, dict]] = []
@@ -233,7 +285,7 @@ def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, 
 
         return Recording
 
-    monkeypatch.setattr(runner, "algorithm_classes", lambda: {"sac_mrp": recording("sac_mrp")})
+    build_with(monkeypatch, "sac_mrp", recording("sac_mrp"))
     arm = "sac_mrp[batch_size=16,policy_kwargs=dict(n_components=2, net_arch=[8, 8])]"
     specs = grid(["sac_mrp", arm], [BANDIT], seeds=[0], budgets=[30])
     run_grid(specs, tmp_path, eval_freq=30, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
@@ -287,7 +339,6 @@ def test_sb3_keys_on_v5_use_rl_zoo_v4_entries_like_the_package_keys() -> None:
 
 def test_evaluation_acts_on_the_training_normalisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With RL Zoo's ``normalize``, evaluation feeds the policy observations normalised by the training statistics."""
-    from sb3_mixture.benchmark import runner
 
     raw_observations: list[np.ndarray] = []
 
@@ -299,7 +350,7 @@ def test_evaluation_acts_on_the_training_normalisation(tmp_path: Path, monkeypat
             raw_observations.append(observation * np.sqrt(statistics.var + vec_normalize.epsilon) + statistics.mean)
             return super().predict(observation, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "algorithm_classes", lambda: {"ppo_mixture": Recording})
+    build_with(monkeypatch, "ppo_mixture", Recording)
     overrides = {"normalize": "dict(norm_obs=True, norm_reward=True)", "n_steps": "64", "batch_size": "32", "n_epochs": "1"}
     specs = grid(["ppo_mixture"], ["Pendulum-v1"], seeds=[0], budgets=[128], overrides=overrides)
     run_grid(specs, tmp_path, eval_freq=128, n_eval_episodes=1, workers=1, command="test", progress_bar=False)

@@ -14,7 +14,9 @@ import importlib.resources
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -109,12 +111,13 @@ def parse_arm(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 
 def algorithm_classes() -> dict[str, Any]:
-    """RL Zoo key -> class: the package's keys and SB3's sac, td3, ppo."""
+    """RL Zoo key -> class: the package's keys, SB3's sac, td3, ppo and sb3-contrib's tqc, crossq."""
+    from sb3_contrib import TQC, CrossQ
     from stable_baselines3 import PPO, SAC, TD3
 
     from sb3_mixture.zoo import algorithms
 
-    return {"sac": SAC, "td3": TD3, "ppo": PPO, **algorithms()}
+    return {"sac": SAC, "td3": TD3, "ppo": PPO, "tqc": TQC, "crossq": CrossQ, **algorithms()}
 
 
 def hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
@@ -159,69 +162,70 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _model_kwargs(hyperparams: dict[str, Any]) -> tuple[str, int, dict[str, Any] | None, dict[str, Any]]:
-    """(policy, n_envs, VecNormalize kwargs or None, constructor kwargs) from an RL Zoo entry."""
-    from rl_zoo3.utils import linear_schedule
-    from torch import nn  # noqa: F401  (RL Zoo's policy_kwargs strings name nn.ReLU etc.)
+def build(spec: RunSpec, folder: Path) -> tuple[Any, Any, Any, dict[str, Any], list[Any]]:
+    """The run's model, training env and evaluation env, built by RL Zoo's own ``ExperimentManager`` (the path of
+    ``python -m rl_zoo3.train``): its reading of the entry (``policy_kwargs`` expressions, ``lin_`` schedules,
+    ``normalize``, ``env_wrapper``, ``frame_stack``, action noise, callbacks) is the one a user gets. The runner only
+    resolves the entry (:func:`hyperparameters`: v5 tasks take the v4 entry, a SACMixture key its estimator) and adds
+    the run's overrides, as ``--hyperparams`` would. Returns also the entry with its overrides and RL Zoo's callbacks of
+    the entry (its ``callback`` key). RL Zoo's logs (Monitor files, ``config.yml``) go to ``folder``. One torch thread
+    (runs go side by side)."""
+    import argparse
+    import contextlib
+    import io
 
-    kwargs = dict(hyperparams)
-    for key in ("n_timesteps", "env_wrapper", "frame_stack", "callback", "normalize_kwargs"):
-        kwargs.pop(key, None)
-    policy = kwargs.pop("policy", "MlpPolicy")
-    n_envs = int(kwargs.pop("n_envs", 1))
-    normalize = _normalize_kwargs(kwargs.pop("normalize", False), kwargs.get("gamma"))
-    if isinstance(kwargs.get("policy_kwargs"), str):
-        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"])  # RL Zoo's convention: a Python expression
-    for key in ("learning_rate", "clip_range"):
-        if isinstance(kwargs.get(key), str) and kwargs[key].startswith("lin_"):
-            kwargs[key] = linear_schedule(kwargs[key][len("lin_") :])
-    return policy, n_envs, normalize, kwargs
-
-
-def _normalize_kwargs(normalize: Any, gamma: float | None) -> dict[str, Any] | None:
-    """RL Zoo's ``normalize`` entry (False, True, or a dict or its Python text) as ``VecNormalize`` kwargs, or None;
-    the reward's discount is the algorithm's, as RL Zoo sets it."""
-    if isinstance(normalize, str):
-        normalize = eval(normalize)  # RL Zoo's convention, e.g. "dict(norm_obs=True, norm_reward=False)"
-    if not normalize:
-        return None
-    normalize_kwargs = dict(normalize) if isinstance(normalize, dict) else {}
-    if gamma is not None:
-        normalize_kwargs["gamma"] = gamma
-    return normalize_kwargs
-
-
-def build(spec: RunSpec) -> tuple[Any, Any, Any, dict[str, Any]]:
-    """The run's model, its training env and its evaluation env (both under ``VecNormalize`` where the YAML says
-    ``normalize``, the evaluation one frozen), and its hyperparameters; one torch thread (runs go side by side)."""
-    import gymnasium as gym
     import torch as th
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    import yaml
+    from rl_zoo3.exp_manager import ExperimentManager
+    from rl_zoo3.utils import ALGOS
 
     import sb3_mixture  # noqa: F401  (registers the environments)
+    from sb3_mixture.zoo import register
 
+    if spec.algo not in ALGOS:
+        register()  # the package's keys in RL Zoo's tables where the start-up hook is disabled
     th.set_num_threads(1)
-    hyperparams = hyperparameters(spec.algo, spec.env_id)
-    hyperparams.update({name: parse_value(value) for name, value in (*spec.overrides, *spec.arm)})
-    policy, n_envs, normalize, kwargs = _model_kwargs(hyperparams)
+    entry = hyperparameters(spec.algo, spec.env_id)
+    overrides = {name: parse_value(value) for name, value in (*spec.overrides, *spec.arm)}
     if spec.ent_coef is not None:
-        kwargs["ent_coef"] = spec.ent_coef
-    env = make_vec_env(spec.env_id, n_envs=n_envs, seed=spec.seed)
-    # Monitor: evaluate_policy warns without it; it records the same (unnormalised) rewards.
-    eval_env: Any = DummyVecEnv([lambda: Monitor(gym.make(spec.env_id))])
-    if normalize is not None:
-        env = VecNormalize(env, **normalize)
-        # The policy acts on normalised observations: evaluate with the training statistics, frozen (as RL Zoo).
-        eval_env = VecNormalize(eval_env, **{**normalize, "training": False, "norm_reward": False})
-    model = algorithm_classes()[spec.algo](policy, env, seed=spec.seed, verbose=0, **kwargs)
+        overrides["ent_coef"] = spec.ent_coef
+    config = folder / "config.yml"
+    config.write_text(yaml.safe_dump({spec.env_id: entry}))
+    arguments: dict[str, Any] = dict(
+        algo=spec.algo, env_id=spec.env_id, seed=spec.seed, n_timesteps=spec.budget, hyperparams=overrides
+    )
+    manager = ExperimentManager(
+        argparse.Namespace(**arguments),
+        log_folder=str(folder),
+        eval_freq=-1,  # the runner evaluates (and records) itself
+        verbose=0,
+        config=str(config),
+        **arguments,
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # RL Zoo prints the hyperparameters of every run
+        experiment = manager.setup_experiment()
+        assert experiment is not None  # None only when optimising hyperparameters
+        model, _ = experiment
+        # RL Zoo's evaluation env: Monitor, the entry's wrappers, VecNormalize frozen without reward normalisation.
+        eval_env = manager.create_envs(manager.n_eval_envs, eval_env=True)
     eval_env.seed(10_000 + spec.seed)
-    return model, env, eval_env, hyperparams
+    return model, model.get_env(), eval_env, {**entry, **overrides}, manager.callbacks
 
 
 def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
-    """Train one run, evaluating every ``eval_freq`` steps, and write its result file."""
+    """Train one run, evaluating every ``eval_freq`` steps, and write its result file (RL Zoo's own logs of the run go
+    to a temporary folder, removed after)."""
+    checkpoint = Checkpoint(spec.path(root))
+    logs = Path(tempfile.mkdtemp(prefix="sb3-mixture-run-"))
+    try:
+        return _execute(spec, root, eval_freq, n_eval_episodes, command, checkpoint, logs)
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _execute(
+    spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str, checkpoint: Checkpoint, logs: Path
+) -> dict[str, Any]:
     import torch as th
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -229,8 +233,7 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
 
     from sb3_mixture.plots import model_mixture_statistics
 
-    model, env, eval_env, hyperparams = build(spec)
-    checkpoint = Checkpoint(spec.path(root))
+    model, env, eval_env, hyperparams, zoo_callbacks = build(spec, logs)
     records: dict[str, Any] = {
         "curve": {"timesteps": [], "returns": [], "stochastic_returns": [], "success_rate": [], "mixture_statistics": []},
         "online": {"timesteps": [], "returns": [], "lengths": [], "reached_goal": []},
@@ -299,7 +302,8 @@ def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, com
         def _on_training_end(self) -> None:
             training_time[0] += time.perf_counter() - self.started
 
-    model.learn(spec.budget - model.num_timesteps, callback=Periodic(), reset_num_timesteps=not records["resumed_at"])
+    callbacks = [Periodic(), *zoo_callbacks]
+    model.learn(spec.budget - model.num_timesteps, callback=callbacks, reset_num_timesteps=not records["resumed_at"])
     if not curve["timesteps"] or curve["timesteps"][-1] != model.num_timesteps:
         evaluate()
     result = {
