@@ -1,5 +1,5 @@
 """
-Why a PPO mixture trails PPO on a MuJoCo task: runs with the MuJoCo grid's settings (``sb3_mixture.benchmark``'s
+Why a PPO mixture trails PPO on a MuJoCo task: runs with the MuJoCo grid's settings (``sb3_mixture.experiments``'s
 model, envs and RL Zoo YAML), each evaluated every ``--eval-freq`` steps in several ways from the same start states:
 
 - ``heaviest mean``: ``predict(deterministic=True)``, the mean of the heaviest component (what the grid reports);
@@ -34,8 +34,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import sync_envs_normalization
 
-from sb3_mixture.benchmark.runner import RunSpec, build
 from sb3_mixture.common.distributions import GaussianMixture
+from sb3_mixture.experiments.runner import RunSpec, build
 from sb3_mixture.pmoe.ppo_pmoe import PPOPMOE
 
 MIXTURE_MODES = ("heaviest mean", "sample", "weighted mean", "densest mean")

@@ -14,9 +14,15 @@ Settings (``--setting``):
 - ``small``: the MRP paper's classic-control setting (hidden 64x64, batch 32, tau 0.01, a fixed alpha 0.1; its
   Sec. 5.3 and App. E.1), on the package's MountainCar and Acrobot, with every SAC-family key.
 
+Families (``--families``): ``sac`` and ``ppo`` (SB3's algorithm first), ``tqc`` and ``crossq`` (sb3-contrib's first,
+then TQCMixture / CrossQMixture at K = 1 and K = 5, eager and compiled). CrossQ runs with RL Zoo's MuJoCo critics
+(``net_arch=dict(pi=[256, 256], qf=[W, W])``, W = ``--crossq-critic-width``, RL Zoo's 2048 by default) and
+``policy_delay=3``.
+
     python benchmarks/throughput.py --setting rlzoo --out benchmarks/results/throughput.md
     python benchmarks/throughput.py --setting small --out benchmarks/results/throughput_small.md
     python benchmarks/throughput.py --setting small --envs sb3_mixture/MountainCar-v1 --rounds 3 --sac-steps 300
+    python benchmarks/throughput.py --families tqc crossq --threads 1 --out benchmarks/results/throughput_contrib.md
 """
 
 import argparse
@@ -31,10 +37,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch as th
+from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_mixture import SACAWMP, SACGMM, SACM, SACPMOE, PPOMixture, SACMixture
+from sb3_mixture import SACAWMP, SACGMM, SACM, SACPMOE, CrossQMixture, PPOMixture, SACMixture, TQCMixture
 
 Factory = Callable[[str], BaseAlgorithm]
 # Methods timed per phase; collection and training are SB3's own methods. The steps inside a gradient step are timed
@@ -84,6 +91,25 @@ def sac_candidates(setting: str) -> dict[str, Factory]:
         for name, (cls, kwargs) in others.items():
             for suffix, compile in compiled.items():
                 candidates[f"{name}{suffix}"] = factory(cls, compile=compile, **kwargs)
+    return candidates
+
+
+def contrib_candidates(family: str, crossq_critic_width: int) -> dict[str, Factory]:
+    """sb3-contrib's TQC or CrossQ (the reference), then its mixture at K = 1 and K = 5, eager and compiled."""
+    reference: type[BaseAlgorithm]
+    mixture: type[BaseAlgorithm]
+    common: dict[str, Any] = dict(seed=0, verbose=0, learning_starts=100)
+    if family == "tqc":
+        reference, mixture = TQC, TQCMixture
+    else:
+        reference, mixture = CrossQ, CrossQMixture
+        net_arch = dict(pi=[256, 256], qf=[crossq_critic_width, crossq_critic_width])
+        common.update(learning_rate=1e-3, policy_delay=3, policy_kwargs=dict(net_arch=net_arch))
+    candidates: dict[str, Factory] = {f"sb3-contrib {reference.__name__}": factory(reference, **common)}
+    for n_components in (1, 5):
+        for suffix, compile in {"": False, ", compile": True}.items():
+            name = f"{mixture.__name__} K={n_components} (mrp){suffix}"
+            candidates[name] = factory(mixture, compile=compile, **with_components(common, n_components))
     return candidates
 
 
@@ -176,7 +202,10 @@ def main() -> None:
     parser.add_argument(
         "--envs", nargs="+", default=None, help="default: HalfCheetah-v5 (rlzoo); MountainCar, Acrobot (small)"
     )
-    parser.add_argument("--families", nargs="+", choices=["sac", "ppo"], default=None, help="default: sac and ppo (rlzoo)")
+    parser.add_argument(
+        "--families", nargs="+", choices=["sac", "ppo", "tqc", "crossq"], default=None, help="default: sac and ppo (rlzoo)"
+    )
+    parser.add_argument("--crossq-critic-width", type=int, default=2048, help="CrossQ's critic width (RL Zoo's: 2048)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sac-steps", type=int, default=None, help="environment steps per round, SAC family")
     parser.add_argument("--ppo-steps", type=int, default=4096, help="environment steps per round, PPO family")
@@ -201,13 +230,18 @@ def main() -> None:
     ]
     phases = list(dict.fromkeys([*PHASES.values(), *STEP_PHASES.values()]))
     for family in families:
-        factories = sac_candidates(args.setting) if family == "sac" else ppo_candidates(args.setting)
-        steps = sac_steps if family == "sac" else args.ppo_steps
-        warm_up = 300 if family == "sac" else 2048
+        off_policy = family != "ppo"
+        if family in ("sac", "ppo"):
+            factories = sac_candidates(args.setting) if family == "sac" else ppo_candidates(args.setting)
+        else:
+            factories = contrib_candidates(family, args.crossq_critic_width)
+        steps = sac_steps if off_policy else args.ppo_steps
+        warm_up = 300 if off_policy else 2048
         for env_id in envs:
             rates, ratios, warm_up_seconds, per_step = measure(factories, env_id, args.rounds, steps, warm_up)
-            title = f"{env_id}, {family.upper()} family, {args.rounds} rounds x {steps} steps each"
-            shown = phases if family == "sac" else list(PHASES.values())
+            width = f", critics {args.crossq_critic_width} wide" if family == "crossq" else ""
+            title = f"{env_id}, {family.upper()} family{width}, {args.rounds} rounds x {steps} steps each"
+            shown = phases if off_policy else list(PHASES.values())
             sections += ["", report(title, rates, ratios, warm_up_seconds, per_step, shown)]
             print(sections[-1], flush=True)
     if args.out:

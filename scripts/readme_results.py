@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(
     r"(?P<marker><!-- results-table: (?P<command>[^\n]+?) -->\n)(?P<table>.*?)(?=<!-- /results-table -->)", re.DOTALL
 )
-PREFIX = ["python", "-m", "sb3_mixture.benchmark", "summary"]
+PREFIX = ["python", "-m", "sb3_mixture.experiments", "summary"]
 
 
 def results_block(text: str) -> tuple[str, str]:
@@ -29,8 +29,8 @@ def results_block(text: str) -> tuple[str, str]:
 
 
 def regenerate_table(command: str) -> str:
-    """What ``command`` (a ``python -m sb3_mixture.benchmark summary`` line) prints, run from the repository root."""
-    from sb3_mixture.benchmark.__main__ import main
+    """What ``command`` (a ``python -m sb3_mixture.experiments summary`` line) prints, run from the repository root."""
+    from sb3_mixture.experiments.__main__ import main
 
     words = shlex.split(command)
     if words[:4] != PREFIX:

@@ -63,13 +63,16 @@ class BanditPolicy:
         )
 
 
-def exact_gradient(policy: BanditPolicy, alpha: float = ALPHA) -> list[th.Tensor]:
-    """Gradient of J by trapezoidal quadrature in pre-tanh space (u = atanh a) on a fine grid."""
+def exact_gradient(
+    policy: BanditPolicy, alpha: float = ALPHA, reward_fn: Callable[[th.Tensor], th.Tensor] = reward
+) -> list[th.Tensor]:
+    """Gradient of J by trapezoidal quadrature in pre-tanh space (u = atanh a) on a fine grid; ``reward_fn`` maps a 1-D
+    grid of actions to their rewards."""
     grid = th.linspace(-12.0, 12.0, 200_001, dtype=th.float64)
     mixture = MixtureSameFamily(Categorical(logits=policy.logits), Normal(policy.mean, policy.log_std.exp()))
     log_density_u = mixture.log_prob(grid)
     log_density_a = log_density_u - th.log1p(-(th.tanh(grid) ** 2))
-    integrand = log_density_u.exp() * (alpha * log_density_a - reward(th.tanh(grid)))
+    integrand = log_density_u.exp() * (alpha * log_density_a - reward_fn(th.tanh(grid)))
     objective = th.trapezoid(integrand, grid)
     return list(th.autograd.grad(objective, policy.parameters))
 
@@ -86,9 +89,10 @@ def z_scores(
     loss_fn: Callable[[SquashedGaussianMixture], th.Tensor],
     n_batches: int = 200,
     batch_size: int = 2_000,
+    reward_fn: Callable[[th.Tensor], th.Tensor] = reward,
 ) -> th.Tensor:
     """Per parameter: (mean of the sampled gradients - exact gradient) / standard error."""
     samples = sampled_gradients(policy, loss_fn, n_batches, batch_size)
-    exact = th.cat([g.flatten() for g in exact_gradient(policy)])
+    exact = th.cat([g.flatten() for g in exact_gradient(policy, reward_fn=reward_fn)])
     standard_error = samples.std(dim=0) / n_batches**0.5
     return (samples.mean(dim=0) - exact) / standard_error.clamp(min=1e-12)

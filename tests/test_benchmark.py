@@ -11,9 +11,9 @@ from rliable import metrics
 from scipy import stats
 
 from sb3_mixture import PPOMixture, SACMixture
-from sb3_mixture.benchmark import grid, run_grid, write_report
-from sb3_mixture.benchmark.report import curve_intervals, improvement_intervals, iqm_intervals
-from sb3_mixture.benchmark.runner import pending
+from sb3_mixture.experiments import grid, run_grid, write_report
+from sb3_mixture.experiments.report import curve_intervals, improvement_intervals, iqm_intervals
+from sb3_mixture.experiments.runner import pending
 from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
 from tests.helpers import FAST_KWARGS
 
@@ -77,11 +77,11 @@ def test_report_reproduces_from_the_result_files(runs: Path, tmp_path: Path) -> 
     second = write_report(runs, output, reps=300)
     assert first == second and output.read_text() == first and image.is_file()
     assert "| sac_mrp | 2 |" in first and "P(> sac)" in first and "    test grid" in first
-    assert f"    python -m sb3_mixture.benchmark report --runs {runs} --out {output} --reps 300 --title Benchmark\n" in first
+    assert f"    python -m sb3_mixture.experiments report --runs {runs} --out {output} --reps 300 --title Benchmark\n" in first
     # Format-2 runs also carry sampled-action evaluations: their own table, against their own final returns.
     sampled = first[first.index("Evaluated with sampled actions") :]
     assert (tmp_path / "report_sb3_mixture__BimodalBandit-v0_default_120_sampled.png").is_file()
-    from sb3_mixture.benchmark.report import final_scores, group_by_task, iqm_intervals, load_results
+    from sb3_mixture.experiments.report import final_scores, group_by_task, iqm_intervals, load_results
 
     (task,) = group_by_task(load_results(runs)).values()
     expected = iqm_intervals({"sac_mrp": final_scores(task["sac_mrp"], "stochastic_returns")}, reps=300)["sac_mrp"]
@@ -192,7 +192,7 @@ def build_with(monkeypatch: pytest.MonkeyPatch, key: str, cls: type) -> None:
     builder) reads, and in the runner's own, which resuming reads."""
     from rl_zoo3.utils import ALGOS
 
-    from sb3_mixture.benchmark import runner
+    from sb3_mixture.experiments import runner
     from sb3_mixture.zoo import register
 
     register()
@@ -208,7 +208,7 @@ def test_runner_builds_what_rl_zoo_trains(tmp_path: Path) -> None:
 
     import yaml
 
-    from sb3_mixture.benchmark.runner import RunSpec, build
+    from sb3_mixture.experiments.runner import RunSpec, build
 
     key, env_id = "ppo_mixture", "MountainCarContinuous-v0"
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, "--env", env_id, "-n", "16", "--seed", "3"]
@@ -242,7 +242,7 @@ def test_runner_builds_what_rl_zoo_trains(tmp_path: Path) -> None:
 
 
 def test_cli_names_the_allowed_algorithms() -> None:
-    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
+    command = [sys.executable, "-m", "sb3_mixture.experiments", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--algos: unknown ['nope']; allowed:" in completed.stderr
 
@@ -273,7 +273,7 @@ def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
 
 def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``key[name=value,...]`` is another algorithm in the same task: its values reach its model only."""
-    from sb3_mixture.benchmark.report import group_by_task, load_results
+    from sb3_mixture.experiments.report import group_by_task, load_results
 
     constructed: list[tuple[str, dict]] = []
 
@@ -299,7 +299,7 @@ def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, 
 
 @pytest.mark.parametrize("text", ["sac[]", "sac[batch_size]", "sac[=3]", "sac[batch_size=16"])
 def test_malformed_arms_are_refused(text: str) -> None:
-    from sb3_mixture.benchmark.runner import parse_arm
+    from sb3_mixture.experiments.runner import parse_arm
 
     with pytest.raises(ValueError, match="an arm is key"):
         parse_arm(text)
@@ -321,14 +321,14 @@ def test_result_files_hold_the_stochastic_evaluation_and_the_training_episodes(r
 
 @pytest.mark.parametrize("argument", ["learning_rate", "learning_rate:", "ent_coef:0.1"])
 def test_cli_refuses_malformed_overrides(argument: str) -> None:
-    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "sac", "--envs", BANDIT, "--budgets", "10"]
+    command = [sys.executable, "-m", "sb3_mixture.experiments", "run", "--algos", "sac", "--envs", BANDIT, "--budgets", "10"]
     completed = subprocess.run([*command, "--hyperparams", argument], capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--hyperparams" in completed.stderr
 
 
 def test_sb3_keys_on_v5_use_rl_zoo_v4_entries_like_the_package_keys() -> None:
     """RL Zoo has no v5 entries: without the fallback SB3's SAC would start learning at step 100, the mixture at 10000."""
-    from sb3_mixture.benchmark.runner import hyperparameters
+    from sb3_mixture.experiments.runner import hyperparameters
 
     assert hyperparameters("sac", "HalfCheetah-v5") == hyperparameters("sac", "HalfCheetah-v4")
     assert hyperparameters("sac", "HalfCheetah-v5")["learning_starts"] == 10000
@@ -364,7 +364,7 @@ def test_evaluation_acts_on_the_training_normalisation(tmp_path: Path, monkeypat
 def test_performance_profile_compares_the_tasks_every_algorithm_ran() -> None:
     """Task B lacks sac_mrp, and sac_mrp has 2 runs on A: the profile uses A alone, 2 runs each, normalised over A's
     5 runs (min 0, max 4). (It once took the run count of the first algorithm and padded missing tasks with NaN.)"""
-    from sb3_mixture.benchmark.report import profile_matrices
+    from sb3_mixture.experiments.report import profile_matrices
 
     tasks = {
         "A": {"sac": np.array([[0.0], [1.0], [2.0]]), "sac_mrp": np.array([[3.0], [4.0]])},
@@ -384,7 +384,7 @@ def test_areas_failed_runs_and_best_sweep_setting(tmp_path: Path) -> None:
     in evaluation counts as failed; the sweep keeps the setting with the largest mean online area."""
     import json
 
-    from sb3_mixture.benchmark.auc import best_settings, never_reached, online_auc, reached_goal, write_sweep_report
+    from sb3_mixture.experiments.auc import best_settings, never_reached, online_auc, reached_goal, write_sweep_report
 
     def run(seed: int, ent_coef: float, returns: list[float], lengths: list[int], reached: list[bool], success: float):
         return {
@@ -417,7 +417,7 @@ def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:
     import time
 
     out = tmp_path / "runs"
-    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "sac_mrp", "--envs", "Pendulum-v1"]
+    command = [sys.executable, "-m", "sb3_mixture.experiments", "run", "--algos", "sac_mrp", "--envs", "Pendulum-v1"]
     command += ["--seeds", "0", "--budgets", "1500", "--eval-freq", "300", "--eval-episodes", "1", "--workers", "1"]
     command += ["--hyperparams", "learning_starts:100", "policy_kwargs:dict(net_arch=[16])", "--out", str(out)]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -439,7 +439,7 @@ def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_result_or_checkpoint_is_named(tmp_path: Path) -> None:
-    from sb3_mixture.benchmark.checkpoint import Checkpoint, CheckpointError
+    from sb3_mixture.experiments.checkpoint import Checkpoint, CheckpointError
 
     specs = grid(["sac_mrp"], [BANDIT], seeds=[0], budgets=[20])
     path = specs[0].path(tmp_path)
@@ -453,3 +453,15 @@ def test_a_corrupt_result_or_checkpoint_is_named(tmp_path: Path) -> None:
     (checkpoint.directory / "records.json").write_text("{}")
     with pytest.raises(CheckpointError, match=str(checkpoint.directory)):
         run_grid(specs, tmp_path, eval_freq=10, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
+
+
+def test_the_former_module_name_still_runs_recorded_commands() -> None:
+    """Run files and reports made before the rename record ``python -m sb3_mixture.benchmark``: it is the same runner."""
+    import sb3_mixture.benchmark.runner
+
+    import sb3_mixture.experiments.runner
+
+    assert sb3_mixture.benchmark.runner is sb3_mixture.experiments.runner
+    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 2 and "--algos: unknown ['nope']" in completed.stderr

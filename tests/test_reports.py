@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from sb3_mixture.benchmark import write_report
+from sb3_mixture.experiments import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = sorted(
-    path for path in (ROOT / "benchmarks" / "results").rglob("*.md") if "sb3_mixture.benchmark report" in path.read_text()
+    path for path in (ROOT / "benchmarks" / "results").rglob("*.md") if "sb3_mixture.experiments report" in path.read_text()
 )
 
 
 def report_command(report: Path) -> dict[str, str]:
     """The ``report`` command the file names under "Produced by", as its options."""
-    line = next(line for line in report.read_text().splitlines() if "python -m sb3_mixture.benchmark report" in line)
+    line = next(line for line in report.read_text().splitlines() if "python -m sb3_mixture.experiments report" in line)
     words = shlex.split(line)[4:]
     return dict(zip(words[0::2], words[1::2], strict=True))
 
@@ -56,7 +56,7 @@ def test_readme_results_table_is_the_summary_of_the_committed_runs() -> None:
 
 def test_summary_table_rows(tmp_path: Path) -> None:
     """IQM over 4 runs is the mean of the middle two; P(> reference) counts the pairs (ties count half)."""
-    from sb3_mixture.benchmark.report import summary_table
+    from sb3_mixture.experiments.report import summary_table
 
     for algo, finals in {"sac": [0.0, 1.0, 2.0, 3.0], "sac_mrp": [1.0, 2.0, 3.0, 10.0]}.items():
         for seed, final in enumerate(finals):

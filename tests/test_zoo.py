@@ -173,7 +173,7 @@ def test_registry_is_built_from_the_classes_and_estimators() -> None:
 
     expected = {estimator.zoo_key for estimator in ESTIMATORS.values()}
     expected |= {algorithm.zoo_key for algorithm in ALGORITHMS if algorithm is not SACMixture}
-    assert set(zoo_entries()) == expected and len(expected) == 12
+    assert set(zoo_entries()) == expected and len(expected) == 14
     for key, entry in zoo_entries().items():
         assert entry.algorithm in ALGORITHMS and Path(config_path(key)).is_file()
         assert (entry.estimator is not None) == (entry.algorithm is SACMixture)
@@ -193,6 +193,23 @@ def test_every_key_samples_and_converts_consistently() -> None:
         assert sampled["policy_kwargs"]["n_components"] in (2, 3, 5, 8)
         assert ("estimator_kwargs" in sampled) == (key == "sac_gumbelrp")
         assert ("information_coef" in sampled and "ent_coef" in sampled) == (key == "sac_awmp")
+        assert ("n_quantiles" in sampled["policy_kwargs"] and "top_quantiles_to_drop_per_net" in sampled) == (key == "tqc_mrp")
+        assert ("policy_delay" in sampled and "tau" not in sampled) == (key == "crossq_mrp")
+
+
+def test_every_off_policy_key_builds_from_a_sampled_trial() -> None:
+    """A trial's hyperparameters are ones the algorithm accepts (CrossQ has no tau: its space has none)."""
+    import optuna
+
+    from sb3_mixture.zoo import samplers, zoo_entries
+
+    for key, entry in zoo_entries().items():
+        if entry.on_policy:
+            continue
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
+        sampled = samplers()[key](trial, 1, 1, {"using_her_replay_buffer": False})
+        kwargs = {"estimator": entry.estimator} if entry.estimator else {}
+        entry.algorithm("MlpPolicy", "Pendulum-v1", buffer_size=1_000, **kwargs, **sampled)
 
 
 @pytest.mark.parametrize("key", ["sac_halfrp", "sac_gumbelrp", "sac_lr", "sac_usgm"])
@@ -208,7 +225,9 @@ def test_estimator_keys_train_with_their_estimator(key: str, tmp_path: Path) -> 
     assert config["estimator"] == sac_estimator_keys()[key]
 
 
-@pytest.mark.parametrize("key", ["sacm", "s2acm", "sac_pmoe", "sac_gmm", "sac_awmp", "ppo_mixture", "ppo_pmoe"])
+@pytest.mark.parametrize(
+    "key", ["sacm", "s2acm", "sac_pmoe", "sac_gmm", "sac_awmp", "ppo_mixture", "ppo_pmoe", "tqc_mrp", "crossq_mrp"]
+)
 def test_own_class_keys_train_from_the_package_yaml(key: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, *FAST_TRAIN, "-f", "logs", "-n", "150"]
     output = check(run(command, tmp_path))

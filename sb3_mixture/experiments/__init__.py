@@ -1,6 +1,10 @@
-"""Multi-seed benchmark runner and rliable report: ``python -m sb3_mixture.benchmark run|report|summary ...``."""
+"""
+Multi-seed experiments: the runner, its rliable report and the sweep summary
+(``python -m sb3_mixture.experiments run|report|sweep|summary ...``). Formerly ``sb3_mixture.benchmark``, which stays
+an alias: the run files of earlier grids record that name.
+"""
 
-from sb3_mixture.benchmark.report import summary_table, write_report
-from sb3_mixture.benchmark.runner import RunSpec, grid, run_grid
+from sb3_mixture.experiments.report import summary_table, write_report
+from sb3_mixture.experiments.runner import RunSpec, grid, run_grid
 
 __all__ = ["RunSpec", "grid", "run_grid", "summary_table", "write_report"]

@@ -2,15 +2,15 @@
 Command line of the benchmark runner.
 
     # 2 algorithms x 2 envs x 5 seeds, 20k steps each, 2 worker processes, results under my_runs
-    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v1 Pendulum-v1 \\
+    python -m sb3_mixture.experiments run --algos sac sac_mrp --envs sb3_mixture/SparsePendulum-v1 Pendulum-v1 \\
         --seeds 0 1 2 3 4 --budgets 20000 --eval-freq 2000 --workers 2 --out my_runs
     # a fixed entropy coefficient and one YAML entry replaced for every run (the variant names both)
-    python -m sb3_mixture.benchmark run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v1 --budgets 8000 \\
+    python -m sb3_mixture.experiments run --algos sac sac_mrp --envs sb3_mixture/MountainCar-v1 --budgets 8000 \\
         --ent-coefs 0.1 --hyperparams learning_rate:1e-3 --out my_runs
     # one table over several grids, each compared with its own baseline (the README's results table)
-    python -m sb3_mixture.benchmark summary --runs my_sac_runs sac --runs my_ppo_runs ppo
+    python -m sb3_mixture.experiments summary --runs my_sac_runs sac --runs my_ppo_runs ppo
     # the rliable report (to split a grid over two machines sharing the folder: --shard 0/2 on one, 1/2 on the other)
-    python -m sb3_mixture.benchmark report --runs my_runs --out my_runs/report.md
+    python -m sb3_mixture.experiments report --runs my_runs --out my_runs/report.md
 
 Interrupt and re-run the same command to resume: finished runs (their result files) are skipped.
 """
@@ -18,9 +18,9 @@ Interrupt and re-run the same command to resume: finished runs (their result fil
 import argparse
 from pathlib import Path
 
-from sb3_mixture.benchmark.auc import write_sweep_report
-from sb3_mixture.benchmark.report import REFERENCE, summary_table, write_report
-from sb3_mixture.benchmark.runner import grid, parse_arm, run_grid
+from sb3_mixture.experiments.auc import write_sweep_report
+from sb3_mixture.experiments.report import REFERENCE, summary_table, write_report
+from sb3_mixture.experiments.runner import grid, parse_arm, run_grid
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -41,7 +41,7 @@ def _override(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_mixture.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m sb3_mixture.experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train the grid (skips finished runs)")
@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     summary.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
     args = parser.parse_args(argv)
     if args.command == "run":
-        from sb3_mixture.zoo import algorithms
+        from sb3_mixture.experiments.runner import algorithm_classes
 
-        known = {"sac", "td3", "ppo", *algorithms()}
+        known = set(algorithm_classes())
         try:
             keys = [parse_arm(algo)[0] for algo in args.algos]
         except ValueError as error:

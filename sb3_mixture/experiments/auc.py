@@ -61,7 +61,7 @@ def never_reached(runs: list[dict[str, Any]]) -> str:
 def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: int) -> list[str]:
     """A task's areas: IQM with its 95% CI of the evaluation area and (where every run recorded them) the online area,
     P(> reference) on the online area (else the evaluation area), and the runs that never reached the goal."""
-    from sb3_mixture.benchmark.report import improvement_intervals, iqm_intervals
+    from sb3_mixture.experiments.report import improvement_intervals, iqm_intervals
 
     evaluation = {algo: scores(runs, "evaluation") for algo, runs in algos.items()}
     online = {algo: scores(runs, "online") for algo, runs in algos.items()}
@@ -88,7 +88,7 @@ def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: in
 def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str, image: Path) -> list[str]:
     """The mixture weights' entropy over training (median over runs, band from the lowest to the highest run), for
     the algorithms whose policies are mixtures; nothing if none is."""
-    from sb3_mixture.benchmark.report import algorithm_colour, curve_scores, legend_outside
+    from sb3_mixture.experiments.report import algorithm_colour, curve_scores, legend_outside
     from sb3_mixture.plots import new_figure
 
     mixtures = {
@@ -114,7 +114,7 @@ def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str,
 
 def sweep_settings(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
     """(env id, algorithm) -> setting (the variant: entropy coefficient and replaced hyperparameters) -> runs."""
-    from sb3_mixture.benchmark.report import run_name
+    from sb3_mixture.experiments.report import run_name
 
     settings: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
@@ -142,7 +142,7 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     """The sweep's table (mean and range of the area per setting, the best per algorithm and task marked) and one
     figure per task of the area against the entropy coefficient, each point the best over the other hyperparameters
     (the shape of the MRP paper's Fig. 6)."""
-    from sb3_mixture.benchmark.report import algorithm_colour, legend_outside, load_results
+    from sb3_mixture.experiments.report import algorithm_colour, legend_outside, load_results
     from sb3_mixture.plots import new_figure
 
     results = load_results(root)
@@ -150,12 +150,12 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        f"{len(results)} runs from `{root}`. Area: the online learning curve's, per step (`sb3_mixture.benchmark.auc`).",
+        f"{len(results)} runs from `{root}`. Area: the online learning curve's, per step (`sb3_mixture.experiments.auc`).",
         "",
         "Produced by:",
         "",
         *[f"    {command}" for command in sorted({result["command"] for result in results})],
-        f"    python -m sb3_mixture.benchmark sweep --runs {root} --out {output} --title '{title}'",
+        f"    python -m sb3_mixture.experiments sweep --runs {root} --out {output} --title '{title}'",
         "",
         "| task | algorithm | setting | runs | mean area | lowest, highest run | best |",
         "|---|---|---|---|---|---|---|",

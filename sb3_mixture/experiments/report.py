@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from sb3_mixture.benchmark.auc import auc_section, weight_entropy_section
-from sb3_mixture.benchmark.checkpoint import read_result
+from sb3_mixture.experiments.auc import auc_section, weight_entropy_section
+from sb3_mixture.experiments.checkpoint import read_result
 
 REFERENCE = "sac"
 BOOTSTRAP_SEED = 0
@@ -178,13 +178,13 @@ def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
 
 
 def algorithm_colour(algo: str) -> Any:
-    """One colour per algorithm, the same in every figure of every report: SB3's keys then the registry's, in order,
+    """One colour per algorithm, the same in every figure of every report: SB3's keys, the registry's, sb3-contrib's,
     on matplotlib's 20-colour palette, strong hues first (an unknown key takes a colour from its name)."""
     from matplotlib import colormaps
 
     from sb3_mixture.zoo import zoo_entries
 
-    keys = ["sac", "td3", "ppo", *zoo_entries()]
+    keys = ["sac", "td3", "ppo", *zoo_entries(), "tqc", "crossq"]  # new keys at the end: the older keep their colours
     colours = colormaps["tab20"].colors  # type: ignore[attr-defined]  # a ListedColormap
     palette = colours[0::2] + colours[1::2]  # the ten strong hues first, their light twins after
     index = keys.index(algo) if algo in keys else len(keys) + sum(map(ord, algo)) % (len(palette) - len(keys))
@@ -350,7 +350,7 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         "",
     ]
     commands = sorted({result["command"] for result in results})
-    report = f"python -m sb3_mixture.benchmark report --runs {quote(str(root))} --out {quote(str(output))} --reps {reps}"
+    report = f"python -m sb3_mixture.experiments report --runs {quote(str(root))} --out {quote(str(output))} --reps {reps}"
     report += f" --title {quote(title)}"
     if reference != REFERENCE:
         report += f" --reference {reference}"

@@ -4,7 +4,7 @@ Run a grid of (algorithm key, env id, seed, budget[, entropy coefficient]) in pa
 Each run writes one JSON file (written to a temporary name, then renamed, so an interrupted run leaves no result);
 a run whose file exists is skipped, so a grid can be interrupted and resumed, or split across machines that share
 the folder (``--shard i/n`` gives each machine its own part of the grid). A run also checkpoints itself at every
-evaluation (:mod:`sb3_mixture.benchmark.checkpoint`), so an interrupted run goes on from its last evaluation.
+evaluation (:mod:`sb3_mixture.experiments.checkpoint`), so an interrupted run goes on from its last evaluation.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_mixture.benchmark.checkpoint import Checkpoint, read_result
+from sb3_mixture.experiments.checkpoint import Checkpoint, read_result
 
 RESULT_FORMAT = 2
 """2: adds ``stochastic_returns`` (the same evaluations with sampled actions) and ``online`` (the training episodes'
@@ -377,7 +377,7 @@ def run_grid(
     from tqdm.auto import tqdm
 
     todo = pending(specs, root, shard)
-    command = command or " ".join(["python -m sb3_mixture.benchmark", *sys.argv[1:]])
+    command = command or " ".join(["python -m sb3_mixture.experiments", *sys.argv[1:]])
     bar = tqdm(total=len(todo), desc="runs", disable=not progress_bar)
     if workers <= 1:
         for spec in todo:

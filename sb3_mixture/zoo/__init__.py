@@ -124,7 +124,7 @@ class SACMixtureSampler:
     def __call__(self, trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]) -> dict[str, Any]:
         from sb3_mixture.common.estimators import ESTIMATORS
 
-        sampled = _sample_sac_space(trial)
+        sampled = _sample_sac_space(trial, excluded=self.entry.algorithm.zoo_sac_space_excludes)  # type: ignore[attr-defined]
         sampled.update(self.entry.algorithm.sample_zoo_hyperparameters(trial))  # type: ignore[attr-defined]
         if self.entry.estimator is not None:
             sampled.update(ESTIMATORS[self.entry.estimator].sample_kwargs(trial))
@@ -142,20 +142,23 @@ def sample_ppo_mixture_params(
     return hyperparams
 
 
-def _sample_sac_space(trial: optuna.Trial) -> dict[str, Any]:
+def _sample_sac_space(trial: optuna.Trial, excluded: tuple[str, ...] = ()) -> dict[str, Any]:
+    """RL Zoo's SAC space (batch size capped, see :class:`SACMixtureSampler`) and ``n_components``, without the
+    ``excluded`` entries, which are then never suggested (a reloaded trial must not carry them)."""
     one_minus_gamma = trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)
     trial.set_user_attr("gamma", 1 - one_minus_gamma)
     trial.set_user_attr("batch_size", 2**batch_size_pow)
-    sampled = {
+    sampled: dict[str, Any] = {
         "one_minus_gamma": one_minus_gamma,
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 0.002, log=True),
         "batch_size_pow": batch_size_pow,
         "train_freq": trial.suggest_int("train_freq", 1, 10),
-        "tau": trial.suggest_float("tau", 0.001, 0.08, log=True),
-        "net_arch": trial.suggest_categorical("net_arch", ["small", "medium", "big"]),
-        "n_components": trial.suggest_categorical("n_components", [2, 3, 5, 8]),
     }
+    if "tau" not in excluded:
+        sampled["tau"] = trial.suggest_float("tau", 0.001, 0.08, log=True)
+    sampled["net_arch"] = trial.suggest_categorical("net_arch", ["small", "medium", "big"])
+    sampled["n_components"] = trial.suggest_categorical("n_components", [2, 3, 5, 8])
     return sampled
 
 

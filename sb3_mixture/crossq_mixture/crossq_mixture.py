@@ -1,0 +1,171 @@
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch as th
+from sb3_contrib import CrossQ
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from torch.nn import functional as F
+
+from sb3_mixture.common.compile import compile_function
+from sb3_mixture.common.critic import critic_network_outputs
+from sb3_mixture.common.estimators import ActorLoss
+from sb3_mixture.common.sac_family import EstimatorMixin, Minibatch, SACFamilyMixin, TrainLogs
+from sb3_mixture.crossq_mixture.policies import (
+    CnnPolicy,
+    CrossQMixtureActor,
+    CrossQMixturePolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+    make_batch_renorm_traceable,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[misc]
+    """
+    CrossQ with a squashed Gaussian mixture policy trained by one of the actor-gradient estimators.
+
+    Papers: Bhatt et al. 2024, "CrossQ: Batch Normalization in Deep Reinforcement Learning for Greater Sample Efficiency
+    and Simplicity" (https://arxiv.org/abs/1902.05605), for the critic; He et al. 2026, "Revisiting Mixture Policies in
+    Entropy-Regularized Actor-Critic" (https://arxiv.org/abs/2605.09157), for the actor's estimators. The critics
+    (BatchRenorm, no target network), the delayed actor updates (``policy_delay``, 3 by default) and the entropy tuning
+    are sb3-contrib's CrossQ; the actor is a mixture on CrossQ's actor trunk and its loss comes from the estimator,
+    scored by the minimum of the critics in evaluation mode, as CrossQ's own actor loss. With ``n_components=1`` and
+    ``estimator="mrp"`` the actor loss is CrossQ's.
+
+    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamilyMixin`): :meth:`_critic_loss` (CrossQ's joint
+    forward of the current and next state-action pairs through the critics in training mode, so the batch statistics
+    cover both, toward the minimum over critics of the next pair's values), :meth:`_actor_q_values` (the critics in
+    evaluation mode), :meth:`_gradient_step` (the BatchRenorm modes switched between the critic's and the actor's
+    phases, as CrossQ switches them; compiled, one graph per phase), :meth:`_updates_actor` (every ``policy_delay``
+    gradient steps, with alpha's step) and :meth:`_updates_target` (never: no target network).
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy); set the number of
+        components with ``policy_kwargs=dict(n_components=K)`` (default 5)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param estimator: Actor-gradient estimator: ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``, ``"lr"``,
+        ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
+    :param estimator_kwargs: Keyword arguments of the estimator
+    :param compile: As :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`
+    :param args: Positional parameters of :class:`sb3_contrib.CrossQ`, in CrossQ's order
+    :param kwargs: Keyword parameters of :class:`sb3_contrib.CrossQ` (``policy_delay``, ...; ``use_sde`` must stay
+        False)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: CrossQMixturePolicy  # type: ignore[assignment]
+    actor: CrossQMixtureActor  # type: ignore[assignment]
+    zoo_key = "crossq_mrp"
+    zoo_sac_space_excludes = ("tau",)  # no target network
+
+    @classmethod
+    def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
+        """CrossQ's own entry: actor updates per critic update (RL Zoo has no CrossQ sampler; its files use 2 and 3)."""
+        return {"policy_delay": trial.suggest_int("policy_delay", 1, 5)}
+
+    def __init__(
+        self,
+        policy: str | type[CrossQMixturePolicy],
+        env: GymEnv | str,
+        *args: Any,
+        estimator: str = "mrp",
+        estimator_kwargs: dict[str, Any] | None = None,
+        compile: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(policy, env, *args, estimator=estimator, estimator_kwargs=estimator_kwargs, compile=compile, **kwargs)
+
+    def _check_compilable_critic(self, name: str) -> None:
+        """Any CrossQ critic compiles (its actor value runs through the compiler's own autograd) once its BatchRenorm
+        layers have the branch-free forward."""
+        make_batch_renorm_traceable(self.policy)
+
+    def _updates_actor(self, gradient_step: int) -> bool:
+        # CrossQ counts its updates across train calls and updates the actor when the count (after this step) divides.
+        return (self._n_updates + gradient_step + 1) % self.policy_delay == 0
+
+    def _updates_target(self, gradient_step: int) -> bool:
+        return False
+
+    def _gradient_step(
+        self, minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool
+    ) -> ActorLoss | None:
+        return self._step_in_phases(self._critic_phase, self._actor_phase, minibatch, logs, update_actor)
+
+    def _compile_gradient_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
+        """Two graphs per step, the critic's and the actor's: the BatchRenorm layers' modes are switched between them
+        (a compiled graph cannot switch a module's mode and then run it)."""
+        critic_phase, actor_phase = compile_function(self._critic_phase), compile_function(self._actor_phase)
+
+        def step(minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool) -> ActorLoss | None:
+            return self._step_in_phases(critic_phase, actor_phase, minibatch, logs, update_actor)
+
+        return step
+
+    def _step_in_phases(
+        self,
+        critic_phase: Callable[[Minibatch, TrainLogs], None],
+        actor_phase: Callable[[Minibatch, TrainLogs], ActorLoss],
+        minibatch: Minibatch,
+        logs: TrainLogs,
+        update_actor: bool,
+    ) -> ActorLoss | None:
+        """CrossQ's modes: the critic's step with the critics' BatchRenorm in training mode (the joint batch updates
+        their statistics) and the actor's in evaluation mode (the next actions); the actor's step the other way round."""
+        self.actor.set_bn_training_mode(False)
+        self.critic.set_bn_training_mode(True)
+        critic_phase(minibatch, logs)
+        self.critic.set_bn_training_mode(False)
+        if not update_actor:
+            return None
+        self.actor.set_bn_training_mode(True)
+        actor_loss = actor_phase(minibatch, logs)
+        self.actor.set_bn_training_mode(False)
+        return actor_loss
+
+    def _critic_phase(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        self._critic_step(minibatch, logs)
+
+    def _actor_phase(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
+        """The actor's and alpha's steps; the actor's loss comes back detached (a graph returns no consumed gradient)."""
+        actor_loss = self._actor_step(minibatch, logs)
+        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
+        return actor_loss._replace(loss=actor_loss.loss.detach())
+
+    def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
+        """CrossQ's: one forward pass of the current and next pairs, so the batch statistics are those of their mixture
+        (the CrossQ paper, Sec. 3), toward the minimum over the critics of the next pair's values."""
+        replay_data, batch_size = minibatch.replay_data, minibatch.replay_data.rewards.shape[0]
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+        all_observations = _concatenate(replay_data.observations, replay_data.next_observations)
+        all_actions = th.cat([replay_data.actions, next_actions], dim=0)
+        current_q_values, next_q_values = th.split(th.cat(self.critic(all_observations, all_actions), dim=1), batch_size)
+        with th.no_grad():
+            next_q_values = next_q_values.min(dim=1, keepdim=True).values - minibatch.ent_coef * next_log_prob.reshape(-1, 1)
+            target_q_values = replay_data.rewards + (1 - replay_data.dones) * minibatch.discounts * next_q_values
+        squared_errors = [F.mse_loss(current_q_values[:, [i]], target_q_values) for i in range(self.critic.n_critics)]
+        return 0.5 * th.stack(squared_errors).sum()
+
+    def _actor_q_values(self, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """CrossQ's actor value of M actions per state: the minimum over the critics, ``[B, M]``, read with the critics'
+        BatchRenorm in evaluation mode (as :meth:`_step_in_phases` leaves them)."""
+        with th.no_grad():
+            features = self.critic.extract_features(observations, self.critic.features_extractor)
+        return critic_network_outputs(self.critic.q_networks, features, actions).squeeze(-1).min(dim=-1).values
+
+
+def _concatenate(first: PyTorchObs, second: PyTorchObs) -> PyTorchObs:
+    """Two observation batches as one, key by key for ``Dict`` observations (CrossQ's own joint pass takes tensors only)."""
+    if isinstance(first, dict):
+        assert isinstance(second, dict)
+        return {key: th.cat([first[key], second[key]], dim=0) for key in first}
+    assert isinstance(second, th.Tensor)
+    return th.cat([first, second], dim=0)
