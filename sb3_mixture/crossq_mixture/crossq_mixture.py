@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch as th
 from sb3_contrib import CrossQ
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from stable_baselines3.common.type_aliases import PyTorchObs
 from torch.nn import functional as F
 
 from sb3_mixture.common.compile import compile_function
@@ -43,16 +43,10 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
     phases, as CrossQ switches them; compiled, one graph per phase), :meth:`_updates_actor` (every ``policy_delay``
     gradient steps, with alpha's step) and :meth:`_updates_target` (never: no target network).
 
-    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy); set the number of
-        components with ``policy_kwargs=dict(n_components=K)`` (default 5)
-    :param env: The environment to learn from (if registered in Gym, can be str)
-    :param estimator: Actor-gradient estimator: ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``, ``"lr"``,
-        ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
-    :param estimator_kwargs: Keyword arguments of the estimator
-    :param compile: As :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`
-    :param args: Positional parameters of :class:`sb3_contrib.CrossQ`, in CrossQ's order
-    :param kwargs: Keyword parameters of :class:`sb3_contrib.CrossQ` (``policy_delay``, ...; ``use_sde`` must stay
-        False)
+    Parameters: ``estimator``, ``estimator_kwargs`` and ``compile`` as
+    :class:`~sb3_mixture.common.sac_family.EstimatorMixin` and :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`;
+    the others are :class:`sb3_contrib.CrossQ`'s (``policy_delay``; ``use_sde`` must stay False), with the number of
+    components in ``policy_kwargs=dict(n_components=K)`` (default 5).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -69,18 +63,6 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
     def sample_zoo_hyperparameters(cls, trial: "optuna.Trial") -> dict[str, Any]:
         """CrossQ's own entry: actor updates per critic update (RL Zoo has no CrossQ sampler; its files use 2 and 3)."""
         return {"policy_delay": trial.suggest_int("policy_delay", 1, 5)}
-
-    def __init__(
-        self,
-        policy: str | type[CrossQMixturePolicy],
-        env: GymEnv | str,
-        *args: Any,
-        estimator: str = "mrp",
-        estimator_kwargs: dict[str, Any] | None = None,
-        compile: bool = False,
-        **kwargs: Any,
-    ):
-        super().__init__(policy, env, *args, estimator=estimator, estimator_kwargs=estimator_kwargs, compile=compile, **kwargs)
 
     def _check_compilable_critic(self, name: str) -> None:
         """Any CrossQ critic compiles (its actor value runs through the compiler's own autograd) once its BatchRenorm

@@ -1,9 +1,4 @@
-from typing import Any
-
-from stable_baselines3.common.type_aliases import GymEnv
-
 from sb3_mixture.common.sac_family import EstimatorMixin, SACFamily
-from sb3_mixture.common.sac_policies import MixtureSACPolicy
 
 
 class SACMixture(EstimatorMixin, SACFamily):  # type: ignore[misc]
@@ -34,15 +29,3 @@ class SACMixture(EstimatorMixin, SACFamily):  # type: ignore[misc]
     :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
     """
-
-    def __init__(
-        self,
-        policy: str | type[MixtureSACPolicy],
-        env: GymEnv | str,
-        *args: Any,
-        estimator: str = "mrp",
-        estimator_kwargs: dict[str, Any] | None = None,
-        compile: bool = False,
-        **kwargs: Any,
-    ):
-        super().__init__(policy, env, *args, estimator=estimator, estimator_kwargs=estimator_kwargs, compile=compile, **kwargs)

@@ -4,7 +4,7 @@ import torch as th
 from sb3_contrib import TQC
 from sb3_contrib.common.utils import quantile_huber_loss
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
+from stable_baselines3.common.type_aliases import PyTorchObs
 
 from sb3_mixture.common.critic import critic_network_outputs
 from sb3_mixture.common.sac_family import EstimatorMixin, Minibatch, SACFamilyMixin
@@ -32,16 +32,10 @@ class TQCMixture(EstimatorMixin, SACFamilyMixin, TQC):  # type: ignore[misc]
     its alpha step before the critic's and scores the actor after it, on an action drawn before; here the alpha step
     follows the actor's, with the same alpha and the same log-density, so only the order of the random draws differs.
 
-    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy); set the number of
-        components with ``policy_kwargs=dict(n_components=K)`` (default 5)
-    :param env: The environment to learn from (if registered in Gym, can be str)
-    :param estimator: Actor-gradient estimator: ``"mrp"`` (default), ``"half_rp"``, ``"gumbel_rp"``, ``"lr"``,
-        ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
-    :param estimator_kwargs: Keyword arguments of the estimator
-    :param compile: As :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`
-    :param args: Positional parameters of :class:`sb3_contrib.TQC`, in TQC's order
-    :param kwargs: Keyword parameters of :class:`sb3_contrib.TQC` (``top_quantiles_to_drop_per_net``, ...;
-        ``use_sde`` must stay False)
+    Parameters: ``estimator``, ``estimator_kwargs`` and ``compile`` as
+    :class:`~sb3_mixture.common.sac_family.EstimatorMixin` and :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`;
+    the others are :class:`sb3_contrib.TQC`'s (``top_quantiles_to_drop_per_net``, ``policy_kwargs=dict(n_quantiles=...)``;
+    ``use_sde`` must stay False), with the number of components in ``policy_kwargs=dict(n_components=K)`` (default 5).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -58,18 +52,6 @@ class TQCMixture(EstimatorMixin, SACFamilyMixin, TQC):  # type: ignore[misc]
         n_quantiles = trial.suggest_int("n_quantiles", 5, 50)
         top_quantiles_to_drop_per_net = trial.suggest_int("top_quantiles_to_drop_per_net", 0, min(n_quantiles - 1, 5))
         return {"n_quantiles": n_quantiles, "top_quantiles_to_drop_per_net": top_quantiles_to_drop_per_net}
-
-    def __init__(
-        self,
-        policy: str | type[TQCMixturePolicy],
-        env: GymEnv | str,
-        *args: Any,
-        estimator: str = "mrp",
-        estimator_kwargs: dict[str, Any] | None = None,
-        compile: bool = False,
-        **kwargs: Any,
-    ):
-        super().__init__(policy, env, *args, estimator=estimator, estimator_kwargs=estimator_kwargs, compile=compile, **kwargs)
 
     def _check_compilable_critic(self, name: str) -> None:
         """Any quantile critic compiles: its actor value runs through the compiler's own autograd."""
