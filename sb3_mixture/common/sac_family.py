@@ -291,12 +291,15 @@ class SACFamilyMixin(_OffPolicyBase):
         """One gradient step of every network (of the critic only, unless ``update_actor``); returns the actor's loss,
         detached (with its mixture, for the statistics), or None when the actor was not updated."""
         self._critic_step(minibatch, logs)
-        actor_loss = None
-        if update_actor:
-            actor_loss = self._actor_step(minibatch, logs)
-            self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
+        actor_loss = self._actor_and_alpha_step(minibatch, logs) if update_actor else None
         self._target_step(update_target)
-        return None if actor_loss is None else actor_loss._replace(loss=actor_loss.loss.detach())
+        return actor_loss
+
+    def _actor_and_alpha_step(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
+        """The actor's step, then alpha's on its log-density estimate; the actor's loss comes back detached."""
+        actor_loss = self._actor_step(minibatch, logs)
+        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
+        return actor_loss._replace(loss=actor_loss.loss.detach())
 
     def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
         """The critic's step on :meth:`_critic_loss`."""

@@ -79,12 +79,12 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
     def _gradient_step(
         self, minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool
     ) -> ActorLoss | None:
-        return self._step_in_phases(self._critic_phase, self._actor_phase, minibatch, logs, update_actor)
+        return self._step_in_phases(self._critic_step, self._actor_and_alpha_step, minibatch, logs, update_actor)
 
     def _compile_gradient_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
         """Two graphs per step, the critic's and the actor's: the BatchRenorm layers' modes are switched between them
         (a compiled graph cannot switch a module's mode and then run it)."""
-        critic_phase, actor_phase = compile_function(self._critic_phase), compile_function(self._actor_phase)
+        critic_phase, actor_phase = compile_function(self._critic_step), compile_function(self._actor_and_alpha_step)
 
         def step(minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool) -> ActorLoss | None:
             return self._step_in_phases(critic_phase, actor_phase, minibatch, logs, update_actor)
@@ -111,15 +111,6 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
         actor_loss = actor_phase(minibatch, logs)
         self.actor.set_bn_training_mode(False)
         return actor_loss
-
-    def _critic_phase(self, minibatch: Minibatch, logs: TrainLogs) -> None:
-        self._critic_step(minibatch, logs)
-
-    def _actor_phase(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
-        """The actor's and alpha's steps; the actor's loss comes back detached (a graph returns no consumed gradient)."""
-        actor_loss = self._actor_step(minibatch, logs)
-        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
-        return actor_loss._replace(loss=actor_loss.loss.detach())
 
     def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
         """CrossQ's: one forward pass of the current and next pairs, so the batch statistics are those of their mixture
