@@ -90,10 +90,27 @@ def test_sparse_pendulum_rewards_only_near_upright_and_starts_hanging_down() -> 
         assert reward == expected and info["is_success"] == bool(expected)
 
 
+def test_shaped_pendulum_is_gymnasiums_pendulum_with_the_protocols_cutoff() -> None:
+    """Same observations and rewards as Gymnasium's Pendulum-v1 from the same seed (its random start), the upright test
+    of SparsePendulum as success; only the cut-off differs (1,000 against 200)."""
+    shaped, gymnasium_pendulum = gym.make("sb3_mixture/ShapedPendulum-v1"), gym.make("Pendulum-v1")
+    np.testing.assert_array_equal(shaped.reset(seed=5)[0], gymnasium_pendulum.reset(seed=5)[0])
+    for step in range(150):
+        action = np.array([2.0 * np.sin(step / 7)], dtype=np.float32)
+        obs_s, reward_s, _, _, info = shaped.step(action)
+        obs_g, reward_g, *_ = gymnasium_pendulum.step(action)
+        np.testing.assert_array_equal(obs_s, obs_g)
+        assert reward_s == reward_g and info["is_success"] == bool(abs(np.arctan2(obs_s[1], obs_s[0])) < 0.2)
+    shaped.unwrapped.state = np.array([0.1, 0.0])
+    assert shaped.step(np.zeros(1, dtype=np.float32))[4]["is_success"]
+    assert gym.spec("Pendulum-v1").max_episode_steps == 200
+
+
 @pytest.mark.parametrize(
     "env_id",
     [
         "sb3_mixture/SparsePendulum-v1",
+        "sb3_mixture/ShapedPendulum-v1",
         "sb3_mixture/ContinuousAcrobot-v1",
         "sb3_mixture/ShapedAcrobot-v1",
         "sb3_mixture/MountainCar-v1",

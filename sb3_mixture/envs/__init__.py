@@ -7,7 +7,8 @@ id                                        environment
 ========================================  ==========================================================
 ``sb3_mixture/MultimodalBandit-v0``       :class:`MultimodalBandit` (kwargs: action_dim, n_modes, bandit_seed)
 ``sb3_mixture/BimodalBandit-v0``          the two equal modes of MRP Fig. 1
-``sb3_mixture/SparsePendulum-v1``         Pendulum from hanging down, reward 1 near upright (shaped: ``Pendulum-v1``)
+``sb3_mixture/SparsePendulum-v1``         Pendulum from hanging down, reward 1 near upright
+``sb3_mixture/ShapedPendulum-v1``         Gymnasium's Pendulum (its reward), cut off at 1,000 steps like the others
 ``sb3_mixture/ContinuousAcrobot-v1``      -1 per step until the goal (0 there), continuous torque
 ``sb3_mixture/ShapedAcrobot-v1``          the same dynamics, reward = f(tip height) in [-1, 0]
 ``sb3_mixture/MountainCar-v1``            continuous Mountain Car, -1 every step, the goal's too
@@ -25,6 +26,7 @@ from sb3_mixture.envs.classic_control import (
     ContinuousMountainCar,
     ShapedAcrobot,
     ShapedMountainCar,
+    ShapedPendulum,
     SparsePendulum,
 )
 from sb3_mixture.envs.target_reaching import TargetReaching
@@ -34,6 +36,7 @@ ENV_IDS = (
     "sb3_mixture/MultimodalBandit-v0",
     "sb3_mixture/BimodalBandit-v0",
     "sb3_mixture/SparsePendulum-v1",
+    "sb3_mixture/ShapedPendulum-v1",
     "sb3_mixture/ContinuousAcrobot-v1",
     "sb3_mixture/ShapedAcrobot-v1",
     "sb3_mixture/MountainCar-v1",
@@ -49,13 +52,11 @@ def register_envs() -> None:
     module = "sb3_mixture.envs"
     gym.register(ENV_IDS[0], entry_point=f"{module}.bandit:MultimodalBandit", max_episode_steps=1)
     gym.register(ENV_IDS[1], entry_point=f"{module}.bandit:MultimodalBandit", max_episode_steps=1, kwargs=BIMODAL_PRESET)
-    for env_id, name in zip(
-        ENV_IDS[2:7],
-        ("SparsePendulum", "ContinuousAcrobot", "ShapedAcrobot", "ContinuousMountainCar", "ShapedMountainCar"),
-        strict=True,
-    ):
+    classic_control = ("SparsePendulum", "ShapedPendulum", "ContinuousAcrobot", "ShapedAcrobot")
+    classic_control += ("ContinuousMountainCar", "ShapedMountainCar")
+    for env_id, name in zip(ENV_IDS[2:8], classic_control, strict=True):
         gym.register(env_id, entry_point=f"{module}.classic_control:{name}", max_episode_steps=EPISODE_CUTOFF)
-    gym.register(ENV_IDS[7], entry_point=f"{module}.target_reaching:TargetReaching", max_episode_steps=200)
+    gym.register(ENV_IDS[8], entry_point=f"{module}.target_reaching:TargetReaching", max_episode_steps=200)
 
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "MultimodalBandit",
     "ShapedAcrobot",
     "ShapedMountainCar",
+    "ShapedPendulum",
     "SparsePendulum",
     "TargetReaching",
     "register_envs",

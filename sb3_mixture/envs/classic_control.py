@@ -8,8 +8,10 @@ steps per run. The tasks (``sb3_mixture/<name>-v1``):
 
 - ``SparsePendulum``: Gymnasium's Pendulum dynamics and observation; reward 1 when the pole is within ``0.2`` rad
   (11.5 degrees) of upright, else 0 (the paper's threshold was lost: **choice**); every episode starts hanging down at
-  rest, as the pendulum of Degris et al. (2012) that the paper cites and GreedyAC's do. Its shaped twin is Gymnasium's
-  ``Pendulum-v1``, unchanged (the paper: "the version of Pendulum from OpenAI Gym"), 200 steps.
+  rest, as the pendulum of Degris et al. (2012) that the paper cites and GreedyAC's do. Its shaped twin
+  ``ShapedPendulum`` is Gymnasium's Pendulum, reward and random start unchanged (the paper: "the version of Pendulum
+  from OpenAI Gym"), cut off at 1,000 steps like every task here: E.5 gives one cut-off per task, shared by its two
+  variants, so not ``Pendulum-v1``'s 200. ``Pendulum-v1`` itself stays Gymnasium's, for the RL Zoo settings.
 - ``ContinuousAcrobot``: Gymnasium's Acrobot (its observation, start states and goal: the tip one link length above
   the pivot, which terminates) with a continuous torque in ``[-1, 1]``; reward -1 per step and 0 on the step that
   reaches the goal (Gymnasium's and GreedyAC's).
@@ -51,6 +53,16 @@ class SparsePendulum(PendulumEnv):
         observation, _, terminated, truncated, info = super().step(action)
         upright = bool(abs(angle_normalize(self.state[0])) < UPRIGHT_ANGLE)
         return observation, float(upright), terminated, truncated, {**info, "is_success": upright}
+
+
+class ShapedPendulum(PendulumEnv):
+    """Gymnasium's Pendulum (reward and start states unchanged), with the upright test of :class:`SparsePendulum` as
+    ``info["is_success"]`` so that both variants count the runs that never got the pole up."""
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = super().step(action)
+        upright = bool(abs(angle_normalize(self.state[0])) < UPRIGHT_ANGLE)
+        return observation, float(reward), terminated, truncated, {**info, "is_success": upright}
 
 
 class ContinuousAcrobot(AcrobotEnv):
