@@ -115,6 +115,39 @@ def test_report_counts_the_runs_that_ever_succeeded(tmp_path: Path) -> None:
     assert areas.count(" | 2/3 |") == 1 and areas.count(" | 1/3 |") == 1  # never reached: sac 2 runs, sac_mrp 1
 
 
+def test_online_curve_is_the_return_of_each_steps_episode() -> None:
+    from sb3_mixture.experiments.auc import online_curve
+
+    run = {"online": {"timesteps": [3, 10, 12], "returns": [-3.0, -7.0, 5.0], "lengths": [3, 7, 2]}}
+    steps = np.array([1, 3, 4, 10, 11, 12, 20])  # steps 1-3 in the first episode, 4-10 the second, 11-12 the third
+    np.testing.assert_array_equal(online_curve(run, steps), [-3.0, -3.0, -7.0, -7.0, 5.0, 5.0, 5.0])
+
+
+def test_report_compares_each_task_with_the_reference_it_has(tmp_path: Path) -> None:
+    """A tuned baseline is named by its setting, which differs by task: each task takes the first reference it has."""
+    import json
+
+    for env_id, baseline in (("A-v0", "k1[lr=1]"), ("B-v0", "k1[lr=2]")):
+        for algo in ("k5", baseline):
+            for seed in range(3):
+                returns = [-10.0 + seed + (algo == "k5"), -5.0 + seed]
+                run = {
+                    "algo": algo, "env_id": env_id, "variant": "default", "budget": 20, "seed": seed, "command": "made up",
+                    "timesteps": [10, 20], "returns": returns, "final_return": returns[-1], "success_rate": [None, None],
+                    "final_success_rate": None, "env_steps_per_second": 1.0,
+                    "online": {"timesteps": [10, 20], "returns": returns, "lengths": [10, 10], "reached_goal": [False, True]},
+                }  # fmt: skip
+                path = tmp_path / "runs" / f"{env_id}{algo}{seed}.json"
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(json.dumps(run))
+    report = write_report(tmp_path / "runs", tmp_path / "report.md", reps=100, references=("k1[lr=1]", "k1[lr=2]"))
+    task_a, task_b = report.split("## B-v0")
+    assert "P(> k1[lr=1])" in task_a and "P(> k1[lr=2])" not in task_a
+    assert "P(> k1[lr=2])" in task_b and "P(> k1[lr=1])" not in task_b
+    assert "--reference 'k1[lr=1]' 'k1[lr=2]'" in report
+    assert (tmp_path / "report_B-v0_default_20_online.png").is_file() and "![online learning curves]" in task_b
+
+
 def synthetic_scores(n_runs: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
     generator = np.random.default_rng(seed)
     return {"sac": generator.normal(0.0, 1.0, (n_runs, 1)), "sac_mrp": generator.normal(0.5, 1.0, (n_runs, 1))}

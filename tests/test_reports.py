@@ -1,5 +1,6 @@
 """Every committed benchmark report regenerates, byte for byte with its figures, from its committed run files."""
 
+import argparse
 import json
 import shlex
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sb3_mixture.experiments import write_report
+from sb3_mixture.experiments.__main__ import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = sorted(
@@ -14,11 +16,10 @@ REPORTS = sorted(
 )
 
 
-def report_command(report: Path) -> dict[str, str]:
-    """The ``report`` command the file names under "Produced by", as its options."""
+def report_command(report: Path) -> argparse.Namespace:
+    """The ``report`` command the file names under "Produced by", read by the command line's own parser."""
     line = next(line for line in report.read_text().splitlines() if "python -m sb3_mixture.experiments report" in line)
-    words = shlex.split(line)[4:]
-    return dict(zip(words[0::2], words[1::2], strict=True))
+    return build_parser().parse_args(shlex.split(line)[3:])
 
 
 def test_there_are_reports() -> None:
@@ -28,18 +29,15 @@ def test_there_are_reports() -> None:
 @pytest.mark.parametrize("report", REPORTS, ids=[path.name for path in REPORTS])
 def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) -> None:
     options = report_command(report)
-    runs = ROOT / options["--runs"]
-    assert runs.is_dir() and any(runs.rglob("*.json")), f"{report.name}: no run files under {options['--runs']}"
-    assert (ROOT / options["--out"]) == report
+    runs = ROOT / options.runs
+    assert runs.is_dir() and any(runs.rglob("*.json")), f"{report.name}: no run files under {options.runs}"
+    assert (ROOT / options.out) == report
     regenerated = tmp_path / report.name
-    kwargs = {"reference": options["--reference"]} if "--reference" in options else {}
     # Run from the repository root with the same relative paths, so that the command recorded in the report matches.
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(ROOT)
-        markdown = write_report(
-            Path(options["--runs"]), regenerated, int(options["--reps"]), title=options["--title"], **kwargs
-        )
-    assert markdown.replace(str(regenerated), options["--out"]) == report.read_text()
+        markdown = write_report(options.runs, regenerated, options.reps, tuple(options.reference), options.title)
+    assert markdown.replace(str(regenerated), str(options.out)) == report.read_text()
     for image in tmp_path.glob("*.png"):
         assert image.read_bytes() == (report.parent / image.name).read_bytes(), image.name
 

@@ -52,8 +52,9 @@ def register_envs() -> None:
     module = "sb3_mixture.envs"
     gym.register(ENV_IDS[0], entry_point=f"{module}.bandit:MultimodalBandit", max_episode_steps=1)
     gym.register(ENV_IDS[1], entry_point=f"{module}.bandit:MultimodalBandit", max_episode_steps=1, kwargs=BIMODAL_PRESET)
-    classic_control = ("SparsePendulum", "ShapedPendulum", "ContinuousAcrobot", "ShapedAcrobot")
-    classic_control += ("ContinuousMountainCar", "ShapedMountainCar")
+    classic_control = [
+        "SparsePendulum", "ShapedPendulum", "ContinuousAcrobot", "ShapedAcrobot", "ContinuousMountainCar", "ShapedMountainCar"
+    ]  # fmt: skip
     for env_id, name in zip(ENV_IDS[2:8], classic_control, strict=True):
         gym.register(env_id, entry_point=f"{module}.classic_control:{name}", max_episode_steps=EPISODE_CUTOFF)
     gym.register(ENV_IDS[8], entry_point=f"{module}.target_reaching:TargetReaching", max_episode_steps=200)

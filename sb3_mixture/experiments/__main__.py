@@ -39,7 +39,8 @@ def _override(text: str) -> tuple[str, str]:
     return name, value
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (also what reads the commands that committed reports record)."""
     parser = argparse.ArgumentParser(
         prog="python -m sb3_mixture.experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     report = commands.add_parser("report", help="aggregate the result files with rliable")
     report.add_argument("--runs", type=Path, default=Path("benchmarks/results/runs"))
     report.add_argument("--out", type=Path, default=Path("benchmarks/results/report.md"))
-    report.add_argument("--reference", default=REFERENCE)
+    report.add_argument(
+        "--reference", nargs="+", default=[REFERENCE], help="the baseline arm; several: each task uses the first it has"
+    )
     report.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
     report.add_argument("--title", default="Benchmark")
     sweep = commands.add_parser("sweep", help="areas per setting of a hyperparameter sweep, the best per algorithm")
@@ -90,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
         help="a run folder and the algorithm P(improvement) compares with; repeat for more grids",
     )
     summary.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
         from sb3_mixture.experiments.runner import algorithm_classes
@@ -111,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "summary":
         print(summary_table([(Path(root), reference) for root, reference in args.runs], args.reps), end="")
     else:
-        write_report(args.runs, args.out, args.reps, args.reference, args.title)
+        write_report(args.runs, args.out, args.reps, tuple(args.reference), args.title)
         print(f"report written to {args.out}")
 
 

@@ -27,6 +27,29 @@ def online_auc(run: dict[str, Any]) -> float | None:
     return float((lengths * returns).sum() / lengths.sum())
 
 
+def online_curve(run: dict[str, Any], steps: np.ndarray) -> np.ndarray:
+    """The return of the training episode each of ``steps`` belongs to (the online learning curve the MRP paper plots);
+    steps after the run's last finished episode take that episode's return."""
+    online = run["online"]
+    ends, returns = np.asarray(online["timesteps"]), np.asarray(online["returns"], dtype=np.float64)
+    return returns[np.minimum(np.searchsorted(ends, steps), len(ends) - 1)]
+
+
+def online_curve_section(algos: dict[str, list[dict[str, Any]]], reps: int, heading: str, image: Path) -> list[str]:
+    """The online learning curves (IQM over runs with its 95% CI band, every 1/50 of the budget), where every run
+    recorded its training episodes; nothing otherwise."""
+    from sb3_mixture.experiments.report import curve_intervals, plot_curves
+
+    if any(online_auc(run) is None for runs in algos.values() for run in runs):
+        return []
+    budget = max(run["budget"] for runs in algos.values() for run in runs)
+    steps = np.linspace(budget / 50, budget, 50).round().astype(int)
+    curves = {algo: np.array([online_curve(run, steps) for run in runs])[:, None, :] for algo, runs in algos.items()}
+    point, interval = curve_intervals(curves, reps)
+    plot_curves(dict.fromkeys(algos, steps), point, interval, f"{heading}: online", image, "training-episode return")
+    return [f"![online learning curves]({image.name})", ""]
+
+
 def evaluation_auc(run: dict[str, Any], curve: str = "returns") -> float:
     """The mean of the run's evaluation returns (``curve``: ``"returns"``, deterministic, or ``"stochastic_returns"``)."""
     return float(np.mean(run[curve]))

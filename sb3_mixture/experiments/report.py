@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_mixture.experiments.auc import auc_section, weight_entropy_section
+from sb3_mixture.experiments.auc import auc_section, online_curve_section, weight_entropy_section
 from sb3_mixture.experiments.checkpoint import read_result
 
 REFERENCE = "sac"
@@ -200,7 +200,14 @@ def legend_outside(figure: Any, axis: Any) -> None:
     figure.tight_layout()
 
 
-def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: dict, title: str, path: Path) -> None:
+def plot_curves(
+    steps_by_algo: dict[str, np.ndarray],
+    point: dict,
+    interval: dict,
+    title: str,
+    path: Path,
+    measure: str = "evaluation return",
+) -> None:
     from sb3_mixture.plots import new_figure
 
     figure, axis = new_figure(width=8.0)
@@ -208,7 +215,7 @@ def _plot_curves(steps_by_algo: dict[str, np.ndarray], point: dict, interval: di
         colour = algorithm_colour(algo)
         axis.plot(steps, point[algo], label=algo, color=colour)
         axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=colour)
-    axis.set(xlabel="environment steps", ylabel="evaluation return (IQM, 95% CI)")
+    axis.set(xlabel="environment steps", ylabel=f"{measure} (IQM, 95% CI)")
     axis.set_title(textwrap.fill(title, 60), fontsize="medium")  # long variant names would run off the figure
     legend_outside(figure, axis)
     figure.savefig(path, dpi=110)
@@ -298,7 +305,7 @@ def _plot_task_curves(algos: dict[str, list[dict[str, Any]]], reps: int, heading
     for algo, runs in algos.items():
         steps[algo], curves[algo] = curve_scores(runs, curve)
     point, interval = curve_intervals(curves, reps)
-    _plot_curves(steps, point, interval, heading, image)
+    plot_curves(steps, point, interval, heading, image)
 
 
 def _sampled_section(
@@ -334,13 +341,17 @@ def _runs_that_succeeded(runs: list[dict[str, Any]]) -> str:
     return f"{succeeded}/{len(runs)}"
 
 
-def write_report(root: Path, output: Path, reps: int = 2000, reference: str = REFERENCE, title: str = "Benchmark") -> str:
-    """Aggregate every result under ``root`` into ``output`` (Markdown) and PNGs beside it; return the Markdown."""
+def write_report(
+    root: Path, output: Path, reps: int = 2000, references: tuple[str, ...] = (REFERENCE,), title: str = "Benchmark"
+) -> str:
+    """Aggregate every result under ``root`` into ``output`` (Markdown) and PNGs beside it; return the Markdown. Each
+    task compares with the first of ``references`` it has (a tuned baseline's arm is named by its setting, which can
+    differ from task to task)."""
     with _without_arch_deprecation():
-        return _write_report(root, output, reps, reference, title)
+        return _write_report(root, output, reps, references, title)
 
 
-def _write_report(root: Path, output: Path, reps: int, reference: str, title: str) -> str:
+def _write_report(root: Path, output: Path, reps: int, references: tuple[str, ...], title: str) -> str:
     results = load_results(root)
     output.parent.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -352,11 +363,12 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
     commands = sorted({result["command"] for result in results})
     report = f"python -m sb3_mixture.experiments report --runs {quote(str(root))} --out {quote(str(output))} --reps {reps}"
     report += f" --title {quote(title)}"
-    if reference != REFERENCE:
-        report += f" --reference {reference}"
+    if references != (REFERENCE,):
+        report += " --reference " + " ".join(quote(reference) for reference in references)
     lines += ["Produced by:", "", *[f"    {command}" for command in commands], f"    {report}", ""]
     final_by_task: dict[str, dict[str, np.ndarray]] = {}
     for (env_id, variant, budget), algos in group_by_task(results).items():
+        reference = next((name for name in references if name in algos), references[0])
         scores, iqm, improvement = task_statistics(algos, reference, reps)
         final_by_task[f"{env_id}, {variant}, {budget}"] = scores
         heading = f"{env_id}, {variant}, {budget} steps"
@@ -379,6 +391,7 @@ def _write_report(root: Path, output: Path, reps: int, reference: str, title: st
         if sampled:
             lines += _sampled_section(sampled, reference, reps, heading, image.with_name(f"{image.stem}_sampled.png"))
         lines += auc_section(algos, reference, reps)
+        lines += online_curve_section(algos, reps, heading, image.with_name(f"{image.stem}_online.png"))
         lines += weight_entropy_section(algos, heading, image.with_name(f"{image.stem}_weight_entropy.png"))
     if final_by_task:
         intervals_image = output.parent / f"{output.stem}_interval_estimates.png"
