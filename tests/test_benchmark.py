@@ -359,6 +359,24 @@ def test_cli_refuses_malformed_overrides(argument: str) -> None:
     assert completed.returncode == 2 and "--hyperparams" in completed.stderr
 
 
+def test_a_conf_dir_is_another_hyperparameter_set_and_names_the_variant(tmp_path: Path) -> None:
+    import yaml
+
+    from sb3_mixture.experiments.runner import RunSpec, hyperparameters
+
+    conf_dir = "sb3_mixture/hyperparams/pmoe_paper"
+    entry = yaml.safe_load((Path(conf_dir) / "ppo_pmoe.yml").read_text())["HalfCheetah-v5"]
+    assert hyperparameters("ppo_pmoe", "HalfCheetah-v5", conf_dir) == entry
+    assert hyperparameters("ppo_pmoe", "HalfCheetah-v5") != entry
+    spec = RunSpec("ppo_pmoe", "HalfCheetah-v5", 0, 100, conf_dir=conf_dir)
+    assert (
+        spec.path(tmp_path).parent.name == "conf=pmoe_paper"
+        and grid(["ppo"], ["Hopper-v5"], [0], [9], conf_dir=conf_dir)[0].conf_dir == conf_dir
+    )
+    with pytest.raises(FileNotFoundError, match=r"no sac\.yml for algorithm 'sac'"):
+        hyperparameters("sac", "Pendulum-v1", conf_dir)
+
+
 def test_sb3_keys_on_v5_use_rl_zoo_v4_entries_like_the_package_keys() -> None:
     """RL Zoo has no v5 entries: without the fallback SB3's SAC would start learning at step 100, the mixture at 10000."""
     from sb3_mixture.experiments.runner import hyperparameters

@@ -59,6 +59,25 @@ def test_train_then_enjoy(tmp_path: Path) -> None:
     assert "Mean reward" in output or "Episode Reward" in output
 
 
+@pytest.mark.parametrize("algo", ["ppo", "ppo_pmoe"])
+def test_the_pmoe_papers_settings_train_with_rl_zoos_conf_file(algo: str, tmp_path: Path) -> None:
+    """The second hyperparameter set (MlpTrunk named in a YAML string, which RL Zoo evaluates in its own module) trains
+    SB3's PPO and PMOE-PPO with the paper's shared 64-64 trunk."""
+    conf = REPO / "sb3_mixture" / "hyperparams" / "pmoe_paper" / f"{algo}.yml"
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "Hopper-v5", "-n", "128", "--eval-freq", "-1"]
+    command += ["--conf-file", str(conf), "-f", "logs", "--hyperparams", "n_steps:64", "batch_size:32", "n_epochs:1"]
+    check(run(command, tmp_path))
+    from sb3_mixture.zoo import algorithms
+
+    algorithm = algorithms()[algo] if algo != "ppo" else __import__("stable_baselines3").PPO
+    model = algorithm.load(tmp_path / "logs" / algo / "Hopper-v5_1" / "Hopper-v5.zip")
+    assert type(model.policy.features_extractor).__name__ == "MlpTrunk" and model.policy.share_features_extractor
+    assert model.policy.value_net.in_features == model.policy.action_net.in_features == 64
+    assert (model.lr_schedule(1.0), model.n_epochs, model.gamma, model.gae_lambda) == (3e-4, 1, 0.99, 0.95)
+    if algo == "ppo_pmoe":
+        assert model.policy.n_components == 12  # the paper's K for Hopper
+
+
 def test_rl_zoo3_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "rl_zoo3"
     check(run([str(script), "train", "--algo", "sac_mrp", *FAST_TRAIN, "-f", "logs"], tmp_path))
@@ -131,6 +150,7 @@ def test_wheel_ships_the_hook_and_the_hyperparameters(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("sb3_mixture-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"sb3_mixture_zoo.pth", "_sb3_mixture_zoo_hook.py", "sb3_mixture/hyperparams/sac_mixture.yml"} <= names
+    assert "sb3_mixture/hyperparams/pmoe_paper/ppo_pmoe.yml" in names
     assert zipfile.ZipFile(wheel).read("sb3_mixture_zoo.pth").decode().strip() == "import _sb3_mixture_zoo_hook"
     # Installed into a fresh virtual environment, the hook registers the keys. That environment reuses the packages of
     # the interpreter running the tests through a path file: `venv --system-site-packages` would reuse the *base*

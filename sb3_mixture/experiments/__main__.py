@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:VALUE",
         help="replace a YAML hyperparameter for every run, as RL Zoo's -params (e.g. learning_rate:1e-3)",
     )
+    run.add_argument(
+        "--conf-dir",
+        default=None,
+        help="a folder of RL Zoo files, <key>.yml, to read instead of the package's and RL Zoo's (another hyperparameter "
+        "set, e.g. sb3_mixture/hyperparams/pmoe_paper)",
+    )
     run.add_argument("--eval-freq", type=int, default=1000)
     run.add_argument("--eval-episodes", type=int, default=10)
     run.add_argument("--workers", type=int, default=2)
@@ -110,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         unknown = [algo for algo in keys if algo not in known]
         if unknown:
             parser.error(f"--algos: unknown {unknown}; allowed: {sorted(known)}")
-        specs = grid(args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams))
+        specs = grid(
+            args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams), args.conf_dir
+        )
         executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
         print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
     elif args.command == "sweep":

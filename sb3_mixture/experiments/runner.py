@@ -45,6 +45,7 @@ class RunSpec:
     ent_coef: float | None = None
     overrides: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's, for every algorithm
     arm: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's for this algorithm only
+    conf_dir: str | None = None  # a folder of RL Zoo files (<key>.yml) read instead of the package's and RL Zoo's
 
     @property
     def name(self) -> str:
@@ -53,9 +54,11 @@ class RunSpec:
 
     @property
     def variant(self) -> str:
-        """``"default"`` (the YAML's hyperparameters) or the overridden entropy coefficient and hyperparameters."""
+        """``"default"`` (the YAML's hyperparameters) or the hyperparameter set (``conf=<folder name>``), the overridden
+        entropy coefficient and hyperparameters."""
+        conf = [] if self.conf_dir is None else [f"conf={Path(self.conf_dir).name}"]
         entropy = [] if self.ent_coef is None else [f"ent_coef={self.ent_coef:g}"]
-        changed = entropy + [f"{name}={value}" for name, value in self.overrides]
+        changed = conf + entropy + [f"{name}={value}" for name, value in self.overrides]
         return ",".join(changed) or "default"
 
     def path(self, root: Path) -> Path:
@@ -70,14 +73,16 @@ def grid(
     budgets: Sequence[int],
     ent_coefs: Sequence[float | None] = (None,),
     overrides: dict[str, str] | None = None,
+    conf_dir: str | None = None,
 ) -> list[RunSpec]:
-    """Every combination, in a fixed order (the order shards split); ``overrides`` apply to every run.
+    """Every combination, in a fixed order (the order shards split); ``overrides`` and ``conf_dir`` (a folder of RL Zoo
+    files, one per key) apply to every run.
 
     The algorithms vary fastest, so an interrupted grid holds complete comparisons (every algorithm on the same seeds)."""
     fixed = tuple(sorted((overrides or {}).items()))
     arms = [parse_arm(algo) for algo in algos]
     return [
-        RunSpec(algo, env_id, seed, budget, ent_coef, fixed, arm)
+        RunSpec(algo, env_id, seed, budget, ent_coef, fixed, arm, conf_dir)
         for env_id in env_ids
         for ent_coef in ent_coefs
         for budget in budgets
@@ -120,13 +125,19 @@ def algorithm_classes() -> dict[str, Any]:
     return {"sac": SAC, "td3": TD3, "ppo": PPO, "tqc": TQC, "crossq": CrossQ, **algorithms()}
 
 
-def hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
-    """The env's entry (else ``default``) of the package's RL Zoo YAML for ``algo``, or RL Zoo's own file for SB3's keys."""
+def hyperparameters(algo: str, env_id: str, conf_dir: str | None = None) -> dict[str, Any]:
+    """The env's entry (else ``default``) of the package's RL Zoo YAML for ``algo``, or RL Zoo's own file for SB3's keys;
+    with ``conf_dir``, of ``<conf_dir>/<algo>.yml`` instead (another hyperparameter set, as RL Zoo's ``--conf-file``)."""
     import yaml
 
     from sb3_mixture.zoo import algorithms, config_path, sac_estimator_keys
 
-    if algo in algorithms():
+    if conf_dir is not None:
+        path = Path(conf_dir) / f"{algo}.yml"
+        if not path.is_file():
+            raise FileNotFoundError(f"conf_dir {conf_dir!r} has no {path.name} for algorithm {algo!r}")
+        text = path.read_text()
+    elif algo in algorithms():
         text = Path(config_path(algo)).read_text()
     else:
         text = (importlib.resources.files("rl_zoo3") / "hyperparams" / f"{algo}.yml").read_text()
@@ -185,7 +196,7 @@ def build(spec: RunSpec, folder: Path) -> tuple[Any, Any, Any, dict[str, Any], l
     if spec.algo not in ALGOS:
         register()  # the package's keys in RL Zoo's tables where the start-up hook is disabled
     th.set_num_threads(1)
-    entry = hyperparameters(spec.algo, spec.env_id)
+    entry = hyperparameters(spec.algo, spec.env_id, spec.conf_dir)
     overrides = {name: parse_value(value) for name, value in (*spec.overrides, *spec.arm)}
     if spec.ent_coef is not None:
         overrides["ent_coef"] = spec.ent_coef

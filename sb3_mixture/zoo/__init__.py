@@ -211,6 +211,10 @@ def patch_module(module: ModuleType) -> None:
         module.HYPERPARAMS_SAMPLER.update(samplers())
         module.HYPERPARAMS_CONVERTER.update(converters())
     elif name == "rl_zoo3.exp_manager":
+        from sb3_mixture.common.torch_layers import MlpTrunk
+
+        # RL Zoo evaluates policy_kwargs strings in this module's namespace: YAML can then name the trunk.
+        module.MlpTrunk = MlpTrunk  # type: ignore[attr-defined]
         manager = module.ExperimentManager
         if not getattr(manager.__init__, "__sb3_mixture__", False):
             manager.__init__ = _default_config_init(manager.__init__)
