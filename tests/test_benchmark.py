@@ -115,6 +115,18 @@ def test_report_counts_the_runs_that_ever_succeeded(tmp_path: Path) -> None:
     assert areas.count(" | 2/3 |") == 1 and areas.count(" | 1/3 |") == 1  # never reached: sac 2 runs, sac_mrp 1
 
 
+def test_every_algorithm_of_a_figure_has_a_colour_of_its_own() -> None:
+    """Keys keep one colour across figures; arms (here two of sac_mrp) take colours no other algorithm of the figure has."""
+    from sb3_mixture.experiments.report import algorithm_colours
+
+    arms = ["sac_mrp[ent_coef=0.1]", "sac_mrp[policy_kwargs=dict(n_components=1)]", "ppo_pmoe[gate_gradient=routing_only]"]
+    colours = algorithm_colours(["sac", "sac_mrp", *arms])
+    assert len(set(colours.values())) == 5
+    assert (
+        colours["sac"] == algorithm_colours(["sac"])["sac"] and colours["sac_mrp"] == algorithm_colours(["sac_mrp"])["sac_mrp"]
+    )
+
+
 def test_online_curve_is_the_return_of_each_steps_episode() -> None:
     from sb3_mixture.experiments.auc import online_curve
 

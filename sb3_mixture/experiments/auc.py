@@ -111,7 +111,7 @@ def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: in
 def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str, image: Path) -> list[str]:
     """The mixture weights' entropy over training (median over runs, band from the lowest to the highest run), for
     the algorithms whose policies are mixtures; nothing if none is."""
-    from sb3_mixture.experiments.report import algorithm_colour, curve_scores, legend_outside
+    from sb3_mixture.experiments.report import algorithm_colours, curve_scores, legend_outside
     from sb3_mixture.plots import new_figure
 
     mixtures = {
@@ -122,10 +122,11 @@ def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str,
     if not mixtures:
         return []
     figure, axis = new_figure(width=8.0)
+    colours = algorithm_colours(algos)  # the task's colours, as in its other figures
     for algo, runs in mixtures.items():
         steps, _ = curve_scores(runs)
         entropy = np.array([[stats["weight_entropy"] for stats in run["mixture_statistics"][: len(steps)]] for run in runs])
-        colour = algorithm_colour(algo)
+        colour = colours[algo]
         axis.plot(steps, np.median(entropy, axis=0), label=algo, color=colour)
         axis.fill_between(steps, entropy.min(axis=0), entropy.max(axis=0), alpha=0.2, color=colour)
     axis.set(xlabel="environment steps", ylabel="weight entropy (median; band: all runs)")
@@ -165,7 +166,7 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     """The sweep's table (mean and range of the area per setting, the best per algorithm and task marked) and one
     figure per task of the area against the entropy coefficient, each point the best over the other hyperparameters
     (the shape of the MRP paper's Fig. 6)."""
-    from sb3_mixture.experiments.report import algorithm_colour, legend_outside, load_results
+    from sb3_mixture.experiments.report import algorithm_colours, legend_outside, load_results
     from sb3_mixture.plots import new_figure
 
     results = load_results(root)
@@ -200,10 +201,11 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     output.parent.mkdir(parents=True, exist_ok=True)
     for env_id, algos in by_env.items():
         figure, axis = new_figure(width=8.0)
+        colours = algorithm_colours(algos)
         for algo, areas_by_alpha in algos.items():
             alphas = sorted(areas_by_alpha)
             areas = [areas_by_alpha[alpha] for alpha in alphas]
-            axis.plot(alphas, areas, marker="o", label=algo, color=algorithm_colour(algo))
+            axis.plot(alphas, areas, marker="o", label=algo, color=colours[algo])
         axis.set(xscale="log", xlabel="entropy coefficient alpha", ylabel="mean online area (best other settings)")
         axis.set_title(textwrap.fill(f"{env_id}: area against alpha", 60), fontsize="medium")
         legend_outside(figure, axis)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,9 +177,10 @@ def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
     return "\n".join(lines) + "\n"
 
 
-def algorithm_colour(algo: str) -> Any:
-    """One colour per algorithm, the same in every figure of every report: SB3's keys, the registry's, sb3-contrib's,
-    on matplotlib's 20-colour palette, strong hues first (an unknown key takes a colour from its name)."""
+def algorithm_colours(algos: Iterable[str]) -> dict[str, Any]:
+    """A colour per algorithm of a figure: SB3's keys, the registry's and sb3-contrib's keep one colour in every figure
+    of every report (matplotlib's 20-colour palette, strong hues first); other names (arms, ``key[name=value]``) take,
+    in sorted order, the first colours no algorithm of the figure has, so that two arms of one key never share one."""
     from matplotlib import colormaps
 
     from sb3_mixture.zoo import zoo_entries
@@ -187,8 +188,10 @@ def algorithm_colour(algo: str) -> Any:
     keys = ["sac", "td3", "ppo", *zoo_entries(), "tqc", "crossq"]  # new keys at the end: the older keep their colours
     colours = colormaps["tab20"].colors  # type: ignore[attr-defined]  # a ListedColormap
     palette = colours[0::2] + colours[1::2]  # the ten strong hues first, their light twins after
-    index = keys.index(algo) if algo in keys else len(keys) + sum(map(ord, algo)) % (len(palette) - len(keys))
-    return palette[index % len(palette)]
+    names = sorted(set(algos))
+    assigned = {algo: palette[keys.index(algo) % len(palette)] for algo in names if algo in keys}
+    free = iter([colour for colour in palette if colour not in assigned.values()] * len(names))
+    return {algo: assigned[algo] if algo in assigned else next(free) for algo in names}
 
 
 def legend_outside(figure: Any, axis: Any) -> None:
@@ -211,8 +214,9 @@ def plot_curves(
     from sb3_mixture.plots import new_figure
 
     figure, axis = new_figure(width=8.0)
+    colours = algorithm_colours(steps_by_algo)
     for algo, steps in steps_by_algo.items():
-        colour = algorithm_colour(algo)
+        colour = colours[algo]
         axis.plot(steps, point[algo], label=algo, color=colour)
         axis.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=colour)
     axis.set(xlabel="environment steps", ylabel=f"{measure} (IQM, 95% CI)")
@@ -232,6 +236,7 @@ def _plot_interval_estimates(tasks: dict[str, dict[str, np.ndarray]], reps: int,
     figure.clear()
     figure.set_size_inches(9.0, 1.0 + 0.45 * sum(len(scores) for scores in tasks.values()))
     grid = figure.subplots(len(tasks), 2, squeeze=False)
+    colours = algorithm_colours(algo for scores in tasks.values() for algo in scores)
     for row, (task, scores) in enumerate(tasks.items()):
         with _seeded_global_numpy(BOOTSTRAP_SEED) as random_state:
             point, interval = rly.get_interval_estimates(
@@ -245,7 +250,7 @@ def _plot_interval_estimates(tasks: dict[str, dict[str, np.ndarray]], reps: int,
             axis = grid[row][column]
             for y, algo in enumerate(algos):
                 low, high = interval[algo][0][column], interval[algo][1][column]
-                axis.barh(y, high - low, left=low, height=0.6, color=algorithm_colour(algo), alpha=0.75)
+                axis.barh(y, high - low, left=low, height=0.6, color=colours[algo], alpha=0.75)
                 axis.vlines(point[algo][column], y - 0.3, y + 0.3, color="black", linewidth=1.5)
             axis.set_yticks(range(len(algos)), algos if column == 0 else [""] * len(algos))
             axis.set_title(f"{task}: final {name}", fontsize="small")
@@ -287,8 +292,9 @@ def _plot_performance_profile(tasks: dict[str, dict[str, np.ndarray]], reps: int
     with _seeded_global_numpy(BOOTSTRAP_SEED):
         profiles, bands = rly.create_performance_profile(matrices, thresholds, reps=reps)
     figure, axis = new_figure(width=8.0)
+    colours = algorithm_colours(algos)
     for algo in algos:
-        colour = algorithm_colour(algo)
+        colour = colours[algo]
         axis.plot(thresholds, profiles[algo], label=algo, color=colour)
         axis.fill_between(thresholds, bands[algo][0], bands[algo][1], alpha=0.2, color=colour)
     axis.set(xlabel="normalised final return tau (min-max over the task's runs)", ylabel="fraction of runs > tau")
