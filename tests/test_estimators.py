@@ -111,6 +111,9 @@ def test_k1_actor_loss_and_gradient_equal_the_reference_algorithms(reference_cla
     # SB3 adds 1e-6 inside log(1 - a^2); the package uses the exact Jacobian (see tanh_log_det).
     reference.actor.action_dist.epsilon = 0.0
 
+    # Seeded: SB3's log-density takes log(1 - a^2) from the float32 action, which rounds to +-1 for a saturated sample
+    # (|u| > ~9); the package's exact Jacobian uses the pre-tanh sample. An unseeded draw met such a row once (CrossQ).
+    env.observation_space.seed(0)
     observations = th.as_tensor(np.stack([env.observation_space.sample() for _ in range(64)]))
     ent_coef = th.tensor(0.3)
 
