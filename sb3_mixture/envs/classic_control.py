@@ -39,6 +39,11 @@ EPISODE_CUTOFF = 1000  # GreedyAC's steps_per_episode, every task
 UPRIGHT_ANGLE = 0.2
 
 
+def is_upright(state: np.ndarray) -> bool:
+    """Whether a pendulum state ``[angle, velocity]`` is within ``UPRIGHT_ANGLE`` of upright."""
+    return bool(abs(angle_normalize(state[0])) < UPRIGHT_ANGLE)
+
+
 class SparsePendulum(PendulumEnv):
     """Pendulum with reward 1 when ``|angle| < 0.2`` rad from upright, else 0, starting hanging down at rest (see the
     module docstring)."""
@@ -51,7 +56,7 @@ class SparsePendulum(PendulumEnv):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         observation, _, terminated, truncated, info = super().step(action)
-        upright = bool(abs(angle_normalize(self.state[0])) < UPRIGHT_ANGLE)
+        upright = is_upright(self.state)
         return observation, float(upright), terminated, truncated, {**info, "is_success": upright}
 
 
@@ -61,8 +66,7 @@ class ShapedPendulum(PendulumEnv):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = super().step(action)
-        upright = bool(abs(angle_normalize(self.state[0])) < UPRIGHT_ANGLE)
-        return observation, float(reward), terminated, truncated, {**info, "is_success": upright}
+        return observation, float(reward), terminated, truncated, {**info, "is_success": is_upright(self.state)}
 
 
 class ContinuousAcrobot(AcrobotEnv):
