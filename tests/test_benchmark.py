@@ -376,7 +376,7 @@ def test_a_conf_dir_is_another_hyperparameter_set_and_names_the_variant(tmp_path
 
     from sb3_mixture.experiments.runner import RunSpec, hyperparameters
 
-    conf_dir = "sb3_mixture/hyperparams/pmoe_paper"
+    conf_dir = str(Path(__file__).resolve().parent.parent / "sb3_mixture" / "hyperparams" / "pmoe_paper")
     entry = yaml.safe_load((Path(conf_dir) / "ppo_pmoe.yml").read_text())["HalfCheetah-v5"]
     assert hyperparameters("ppo_pmoe", "HalfCheetah-v5", conf_dir) == entry
     assert hyperparameters("ppo_pmoe", "HalfCheetah-v5") != entry

@@ -67,10 +67,9 @@ def test_the_pmoe_papers_settings_train_with_rl_zoos_conf_file(algo: str, tmp_pa
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "Hopper-v5", "-n", "128", "--eval-freq", "-1"]
     command += ["--conf-file", str(conf), "-f", "logs", "--hyperparams", "n_steps:64", "batch_size:32", "n_epochs:1"]
     check(run(command, tmp_path))
-    from sb3_mixture.zoo import algorithms
+    from sb3_mixture.experiments.runner import algorithm_classes
 
-    algorithm = algorithms()[algo] if algo != "ppo" else __import__("stable_baselines3").PPO
-    model = algorithm.load(tmp_path / "logs" / algo / "Hopper-v5_1" / "Hopper-v5.zip")
+    model = algorithm_classes()[algo].load(tmp_path / "logs" / algo / "Hopper-v5_1" / "Hopper-v5.zip")
     assert type(model.policy.features_extractor).__name__ == "MlpTrunk" and model.policy.share_features_extractor
     assert model.policy.value_net.in_features == model.policy.action_net.in_features == 64
     assert (model.lr_schedule(1.0), model.n_epochs, model.gamma, model.gae_lambda) == (3e-4, 1, 0.99, 0.95)
