@@ -199,6 +199,24 @@ def test_aggregation_matches_rliable_called_directly() -> None:
     assert improvement["sac_mrp"].value == pytest.approx(((x[:, None] > y) + 0.5 * (x[:, None] == y)).mean())
 
 
+def test_relative_area_is_the_ratio_of_means_with_a_bootstrap_interval() -> None:
+    """The PMOE paper's "% of PPO's AUC": 100 mean(x) / mean(y), its CI from resampling each arm's runs independently
+    (checked against a numpy percentile bootstrap of its own); no ratio where the reference's areas can be <= 0."""
+    from sb3_mixture.experiments.report import relative_mean_intervals
+
+    generator = np.random.default_rng(0)
+    x, y = generator.normal(120.0, 30.0, size=(8, 1)), generator.normal(100.0, 10.0, size=(8, 1))
+    relative = relative_mean_intervals({"ppo": y, "ppo_pmoe": x}, "ppo", reps=4000)
+    assert set(relative) == {"ppo_pmoe"}
+    assert relative["ppo_pmoe"].value == pytest.approx(100 * x.mean() / y.mean())
+    rows = generator.integers(0, 8, size=(2, 20_000, 8))
+    ratios = 100 * x.ravel()[rows[0]].mean(axis=1) / y.ravel()[rows[1]].mean(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    assert relative["ppo_pmoe"].low == pytest.approx(low, abs=0.1 * (high - low))
+    assert relative["ppo_pmoe"].high == pytest.approx(high, abs=0.1 * (high - low))
+    assert relative_mean_intervals({"ppo": np.array([[-5.0], [10.0]]), "ppo_pmoe": x[:2]}, "ppo", reps=100) == {}
+
+
 def test_learning_curve_bands_match_rliable() -> None:
     curves = {"sac": np.random.default_rng(1).normal(size=(5, 1, 4))}
     point, interval = curve_intervals(curves, reps=300, seed=2)

@@ -82,9 +82,10 @@ def never_reached(runs: list[dict[str, Any]]) -> str:
 
 
 def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: int) -> list[str]:
-    """A task's areas: IQM with its 95% CI of the evaluation area and (where every run recorded them) the online area,
+    """A task's areas: IQM with its 95% CI of the evaluation area, its mean as a percentage of the reference's (the PMOE
+    paper's tables; where the reference's areas are positive), the online area's IQM (where every run recorded it),
     P(> reference) on the online area (else the evaluation area), and the runs that never reached the goal."""
-    from sb3_mixture.experiments.report import improvement_intervals, iqm_intervals
+    from sb3_mixture.experiments.report import improvement_intervals, iqm_intervals, relative_mean_intervals
 
     evaluation = {algo: scores(runs, "evaluation") for algo, runs in algos.items()}
     online = {algo: scores(runs, "online") for algo, runs in algos.items()}
@@ -93,18 +94,20 @@ def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: in
     evaluation_iqm = iqm_intervals(evaluation, reps)  # type: ignore[arg-type]
     online_iqm = iqm_intervals(online, reps) if has_online else {}  # type: ignore[arg-type]
     improvement = improvement_intervals(ranked, reference, reps) if reference in ranked else {}
+    relative = relative_mean_intervals(evaluation, reference, reps)  # type: ignore[arg-type]
     basis = "online" if has_online else "evaluation"
     lines = [
         f"Areas under the learning curves (per step; P(> {reference}) on the {basis} area):",
         "",
-        f"| algorithm | evaluation AUC IQM [95% CI] | online AUC IQM [95% CI] | P(> {reference}) [95% CI] "
-        "| never reached the goal |",
-        "|---|---|---|---|---|",
+        f"| algorithm | evaluation AUC IQM [95% CI] | evaluation AUC mean, % of {reference}'s [95% CI] "
+        f"| online AUC IQM [95% CI] | P(> {reference}) [95% CI] | never reached the goal |",
+        "|---|---|---|---|---|---|",
     ]
     for algo, runs in algos.items():
         online_text = str(online_iqm[algo]) if algo in online_iqm else "-"
         poi = str(improvement[algo]) if algo in improvement else "-"
-        lines.append(f"| {algo} | {evaluation_iqm[algo]} | {online_text} | {poi} | {never_reached(runs)} |")
+        percent = str(relative[algo]) if algo in relative else "-"
+        lines.append(f"| {algo} | {evaluation_iqm[algo]} | {percent} | {online_text} | {poi} | {never_reached(runs)} |")
     return [*lines, ""]
 
 

@@ -134,6 +134,26 @@ def improvement_intervals(
     return {algo: _interval(point[algo], interval[algo]) for algo in pairs}
 
 
+def relative_mean_intervals(
+    scores: dict[str, np.ndarray], reference: str, reps: int, seed: int = BOOTSTRAP_SEED
+) -> dict[str, Interval]:
+    """100 x mean(algo) / mean(reference) with its 95% CI (each algorithm's runs and the reference's resampled
+    independently), for every algorithm but the reference: the PMOE paper's "AUC as % of SAC / PPO" (its Tables 1-2).
+    Empty unless every reference score is positive (a ratio of returns says nothing when the reference's can be <= 0)."""
+    from rliable import library as rly
+
+    if reference not in scores or not (scores[reference] > 0).all():
+        return {}
+    pairs = {algo: [scores[algo], scores[reference]] for algo in scores if algo != reference}
+    if not pairs:
+        return {}
+    with _seeded_global_numpy(seed) as random_state:
+        point, interval = rly.get_interval_estimates(
+            pairs, lambda x, y: 100 * np.mean(x) / np.mean(y), reps=reps, random_state=random_state
+        )
+    return {algo: _interval(point[algo], interval[algo]) for algo in pairs}
+
+
 def curve_intervals(curves: dict[str, np.ndarray], reps: int, seed: int = BOOTSTRAP_SEED) -> tuple[dict, dict]:
     """IQM at each evaluation point with its 95% CI band: ``(point [T], interval [2, T])`` per algorithm."""
     from rliable import library as rly
