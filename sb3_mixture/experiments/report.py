@@ -117,41 +117,39 @@ def iqm_intervals(scores: dict[str, np.ndarray], reps: int, seed: int = BOOTSTRA
     return {algo: _interval(point[algo], interval[algo]) for algo in scores}
 
 
-def improvement_intervals(
-    scores: dict[str, np.ndarray], reference: str, reps: int, seed: int = BOOTSTRAP_SEED
+def _paired_intervals(
+    scores: dict[str, np.ndarray], reference: str, statistic: Any, reps: int, seed: int
 ) -> dict[str, Interval]:
-    """P(algo > reference) with its 95% CI (rliable), for every algorithm but the reference."""
+    """``statistic(algo's scores, reference's scores)`` with its 95% CI (rliable; each side's runs resampled
+    independently), for every algorithm but the reference."""
     from rliable import library as rly
-    from rliable import metrics
 
     pairs = {algo: [scores[algo], scores[reference]] for algo in scores if algo != reference}
     if not pairs:
         return {}
     with _seeded_global_numpy(seed) as random_state:
-        point, interval = rly.get_interval_estimates(
-            pairs, metrics.probability_of_improvement, reps=reps, random_state=random_state
-        )
+        point, interval = rly.get_interval_estimates(pairs, statistic, reps=reps, random_state=random_state)
     return {algo: _interval(point[algo], interval[algo]) for algo in pairs}
+
+
+def improvement_intervals(
+    scores: dict[str, np.ndarray], reference: str, reps: int, seed: int = BOOTSTRAP_SEED
+) -> dict[str, Interval]:
+    """P(algo > reference) with its 95% CI (rliable), for every algorithm but the reference."""
+    from rliable import metrics
+
+    return _paired_intervals(scores, reference, metrics.probability_of_improvement, reps, seed)
 
 
 def relative_mean_intervals(
     scores: dict[str, np.ndarray], reference: str, reps: int, seed: int = BOOTSTRAP_SEED
 ) -> dict[str, Interval]:
-    """100 x mean(algo) / mean(reference) with its 95% CI (each algorithm's runs and the reference's resampled
-    independently), for every algorithm but the reference: the PMOE paper's "AUC as % of SAC / PPO" (its Tables 1-2).
-    Empty unless every reference score is positive (a ratio of returns says nothing when the reference's can be <= 0)."""
-    from rliable import library as rly
-
+    """100 x mean(algo) / mean(reference) with its 95% CI, for every algorithm but the reference: the PMOE paper's
+    "AUC as % of SAC / PPO" (its Tables 1-2). Empty unless every reference score is positive (a ratio of returns says
+    nothing when the reference's can be <= 0)."""
     if reference not in scores or not (scores[reference] > 0).all():
         return {}
-    pairs = {algo: [scores[algo], scores[reference]] for algo in scores if algo != reference}
-    if not pairs:
-        return {}
-    with _seeded_global_numpy(seed) as random_state:
-        point, interval = rly.get_interval_estimates(
-            pairs, lambda x, y: 100 * np.mean(x) / np.mean(y), reps=reps, random_state=random_state
-        )
-    return {algo: _interval(point[algo], interval[algo]) for algo in pairs}
+    return _paired_intervals(scores, reference, lambda x, y: 100 * np.mean(x) / np.mean(y), reps, seed)
 
 
 def curve_intervals(curves: dict[str, np.ndarray], reps: int, seed: int = BOOTSTRAP_SEED) -> tuple[dict, dict]:
