@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +118,7 @@ def iqm_intervals(scores: dict[str, np.ndarray], reps: int, seed: int = BOOTSTRA
 
 
 def _paired_intervals(
-    scores: dict[str, np.ndarray], reference: str, statistic: Any, reps: int, seed: int
+    scores: dict[str, np.ndarray], reference: str, statistic: Callable[..., Any], reps: int, seed: int
 ) -> dict[str, Interval]:
     """``statistic(algo's scores, reference's scores)`` with its 95% CI (rliable; each side's runs resampled
     independently), for every algorithm but the reference."""
