@@ -96,8 +96,9 @@ def main() -> None:
                     for name, r in by_estimator.items()
                 ]
         lines.append("")
-        summaries += [*summary_lines(env_id, results), ""]
-        print("\n".join(summaries[-7:]), flush=True)
+        summary = summary_lines(env_id, results)
+        summaries += [*summary, ""]
+        print("\n".join(summary), flush=True)
     lines += ["## Against MRP, per measurement", "", *summaries]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines))
