@@ -1,11 +1,15 @@
 """The benchmark runner (resume, shards), the rliable aggregation and the plots."""
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import gymnasium
 import numpy as np
 import pytest
+import torch
 from rliable import library as rly
 from rliable import metrics
 from scipy import stats
@@ -19,6 +23,13 @@ from tests.helpers import FAST_KWARGS
 
 BANDIT = "sb3_mixture/BimodalBandit-v0"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +52,10 @@ def test_result_files_hold_curves_and_statistics(runs: Path) -> None:
     assert result["final_success_rate"] in (0.0, 0.5, 1.0)
     assert set(result["final_mixture_statistics"]) == {"weight_entropy", "component_separation", "active_component_separation"}
     assert result["env_steps_per_second"] > 0 and result["wall_time"] > 0
+    # The simulator's and libraries' versions, read independently of the runner's own helper.
+    assert result["versions"]["python"] == sys.version.split()[0]
+    assert result["versions"]["torch"] == torch.__version__ and result["versions"]["gymnasium"] == gymnasium.__version__
+    assert result["versions"]["mujoco"] == (mujoco.__version__ if (mujoco := _optional("mujoco")) else None)
     sac = json.loads((runs / "sac" / "sb3_mixture__BimodalBandit-v0" / "default" / "seed0_budget120.json").read_text())
     assert sac["final_mixture_statistics"] is None
 

@@ -337,6 +337,7 @@ def _execute(
         "command": command,
         "machine": platform.node(),
         "code_commit": _code_commit(),
+        "versions": package_versions(),
     }
     path = spec.path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -358,6 +359,23 @@ def _code_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return completed.stdout.strip() or None
+
+
+# What a run's numbers depend on besides the code: the simulator and the libraries around it (None: not installed).
+RECORDED_PACKAGES = ("torch", "numpy", "gymnasium", "mujoco", "stable-baselines3", "sb3-contrib", "rl-zoo3")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python's version and the installed versions of :data:`RECORDED_PACKAGES`, as a run file records them."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1)) -> list[RunSpec]:
