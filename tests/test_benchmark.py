@@ -1,12 +1,11 @@
 """The benchmark runner (resume, shards), the rliable aggregation and the plots."""
 
-import importlib
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import gymnasium
+import mujoco  # the tests extra installs it (tests/test_zoo.py trains Hopper-v5 too)
 import numpy as np
 import pytest
 import torch
@@ -23,13 +22,6 @@ from tests.helpers import FAST_KWARGS
 
 BANDIT = "sb3_mixture/BimodalBandit-v0"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +47,7 @@ def test_result_files_hold_curves_and_statistics(runs: Path) -> None:
     # The simulator's and libraries' versions, read independently of the runner's own helper.
     assert result["versions"]["python"] == sys.version.split()[0]
     assert result["versions"]["torch"] == torch.__version__ and result["versions"]["gymnasium"] == gymnasium.__version__
-    assert result["versions"]["mujoco"] == (mujoco.__version__ if (mujoco := _optional("mujoco")) else None)
+    assert result["versions"]["mujoco"] == mujoco.__version__
     sac = json.loads((runs / "sac" / "sb3_mixture__BimodalBandit-v0" / "default" / "seed0_budget120.json").read_text())
     assert sac["final_mixture_statistics"] is None
 
