@@ -375,6 +375,28 @@ def test_malformed_arms_are_refused(text: str) -> None:
         parse_arm(text)
 
 
+def test_recorded_commands_paste_into_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run file records its command quoted, so an arm holding a space or brackets stays one argument; the reports
+    print older, space-joined records with each arm whole again."""
+    import json
+    import shlex
+
+    from sb3_mixture.experiments.runner import shell_command
+
+    arm = "sac_mrp[policy_kwargs=dict(n_components=2, net_arch=[8, 8])]"
+    argv = ["run", "--algos", arm, "--envs", BANDIT, "--seeds", "0", "--budgets", "30"]
+    monkeypatch.setattr(sys, "argv", ["__main__.py", *argv])
+    (spec,) = grid([arm], [BANDIT], seeds=[0], budgets=[30])
+    run_grid([spec], tmp_path, eval_freq=30, n_eval_episodes=1, workers=1, progress_bar=False)
+    recorded = json.loads(spec.path(tmp_path).read_text())["command"]
+    assert shlex.split(recorded) == ["python", "-m", "sb3_mixture.experiments", *argv]
+    assert shell_command(recorded) == recorded
+    legacy = " ".join(["python -m sb3_mixture.experiments", *argv])
+    assert shell_command(legacy) == recorded
+    with pytest.raises(ValueError, match="unbalanced brackets"):
+        shell_command("python -m sb3_mixture.experiments run --algos sac[batch_size=16")
+
+
 def test_result_files_hold_the_stochastic_evaluation_and_the_training_episodes(runs: Path) -> None:
     import json
 

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -11,14 +12,18 @@ from sb3_mixture.experiments import write_report
 from sb3_mixture.experiments.__main__ import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORTS = sorted(
-    path for path in (ROOT / "benchmarks" / "results").rglob("*.md") if "sb3_mixture.experiments report" in path.read_text()
-)
+MARKDOWN = sorted((ROOT / "benchmarks" / "results").rglob("*.md"))
+REPORTS = [path for path in MARKDOWN if "python -m sb3_mixture.experiments report " in path.read_text()]
+SWEEPS = [path for path in MARKDOWN if "python -m sb3_mixture.experiments sweep " in path.read_text()]
 
 
 def report_command(report: Path) -> argparse.Namespace:
-    """The ``report`` command the file names under "Produced by", read by the command line's own parser."""
-    line = next(line for line in report.read_text().splitlines() if "python -m sb3_mixture.experiments report" in line)
+    """The ``report`` (or ``sweep``) command the file names under "Produced by", read by the command line's own parser."""
+    line = next(
+        line
+        for line in report.read_text().splitlines()
+        if re.search(r"python -m sb3_mixture\.experiments (report|sweep) ", line)
+    )
     return build_parser().parse_args(shlex.split(line)[3:])
 
 
@@ -40,6 +45,35 @@ def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) 
     assert markdown.replace(str(regenerated), str(options.out)) == report.read_text()
     for image in tmp_path.glob("*.png"):
         assert image.read_bytes() == (report.parent / image.name).read_bytes(), image.name
+
+
+@pytest.mark.parametrize("report", REPORTS + SWEEPS, ids=[path.name for path in REPORTS + SWEEPS])
+def test_the_recorded_run_commands_name_every_arm(report: Path) -> None:
+    """Each "Produced by" run line, pasted into a shell, trains arms that together cover every algorithm of the runs."""
+    from sb3_mixture.experiments.report import load_results, run_name
+
+    # Reports made before the package's rename record ``python -m sb3_mixture.benchmark``: the same runner.
+    lines = [line for line in report.read_text().splitlines() if re.search(r"sb3_mixture\.(experiments|benchmark) run ", line)]
+    named = {arm for line in lines for arm in build_parser().parse_args(shlex.split(line)[3:]).algos}
+    # A relabelled run (moved under an arm's name when its key's default changed) was trained by its bare key.
+    results = load_results(ROOT / report_command(report).runs)
+    runs = {result["algo"] if "relabelled" in result else run_name(result) for result in results}
+    assert runs <= named, f"{report.name}: no recorded command trains {sorted(runs - named)}"
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=[path.name for path in SWEEPS])
+def test_committed_sweep_regenerates_identically(sweep: Path, tmp_path: Path) -> None:
+    from sb3_mixture.experiments.auc import write_sweep_report
+
+    options = report_command(sweep)
+    assert (ROOT / options.out) == sweep
+    regenerated = tmp_path / sweep.name
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        markdown = write_sweep_report(options.runs, regenerated, options.title)
+    assert markdown.replace(str(regenerated), str(options.out)) == sweep.read_text()
+    for image in tmp_path.glob("*.png"):
+        assert image.read_bytes() == (sweep.parent / image.name).read_bytes(), image.name
 
 
 def test_readme_results_table_is_the_summary_of_the_committed_runs() -> None:

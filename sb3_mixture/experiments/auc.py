@@ -13,6 +13,7 @@ from __future__ import annotations
 import textwrap
 from collections import defaultdict
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import numpy as np
@@ -170,10 +171,13 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     figure per task of the area against the entropy coefficient, each point the best over the other hyperparameters
     (the shape of the MRP paper's Fig. 6)."""
     from sb3_mixture.experiments.report import algorithm_colours, legend_outside, load_results
+    from sb3_mixture.experiments.runner import shell_command
     from sb3_mixture.plots import new_figure
 
     results = load_results(root)
     best = best_settings(results)
+    sweep = f"python -m sb3_mixture.experiments sweep --runs {quote(str(root))} --out {quote(str(output))}"
+    sweep += f" --title {quote(title)}"
     lines = [
         f"# {title}",
         "",
@@ -181,8 +185,8 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
         "",
         "Produced by:",
         "",
-        *[f"    {command}" for command in sorted({result["command"] for result in results})],
-        f"    python -m sb3_mixture.experiments sweep --runs {root} --out {output} --title '{title}'",
+        *[f"    {command}" for command in sorted({shell_command(result["command"]) for result in results})],
+        f"    {sweep}",
         "",
         "| task | algorithm | setting | runs | mean area | lowest, highest run | best |",
         "|---|---|---|---|---|---|---|",

@@ -24,6 +24,7 @@ import numpy as np
 
 from sb3_mixture.experiments.auc import auc_section, online_curve_section, weight_entropy_section
 from sb3_mixture.experiments.checkpoint import read_result
+from sb3_mixture.experiments.runner import shell_command
 
 REFERENCE = "sac"
 BOOTSTRAP_SEED = 0
@@ -384,7 +385,7 @@ def _write_report(root: Path, output: Path, reps: int, references: tuple[str, ..
         f"{len(results)} runs from `{root}`; rliable, {reps} bootstrap samples, seed {BOOTSTRAP_SEED}.",
         "",
     ]
-    commands = sorted({result["command"] for result in results})
+    commands = sorted({shell_command(result["command"]) for result in results})
     report = f"python -m sb3_mixture.experiments report --runs {quote(str(root))} --out {quote(str(output))} --reps {reps}"
     report += f" --title {quote(title)}"
     if references != (REFERENCE,):

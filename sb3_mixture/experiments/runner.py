@@ -14,6 +14,7 @@ import importlib.resources
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -378,6 +379,25 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def shell_command(recorded: str) -> str:
+    """``recorded`` (a run file's ``command``) as a line to paste into a shell: each argument quoted where it needs it.
+
+    Run files written before the runner quoted its arguments hold them joined by single spaces, so an arm such as
+    ``crossq[policy_kwargs=dict(net_arch=[256, 256])]`` was split at its space: the words are joined back while a
+    bracket is open. A command that is quoted already comes back unchanged."""
+    words: list[str] = []
+    depth = 0
+    for word in shlex.split(recorded):
+        if depth > 0:
+            words[-1] += " " + word
+        else:
+            words.append(word)
+        depth += sum(word.count(opening) for opening in "([{") - sum(word.count(closing) for closing in ")]}")
+    if depth != 0:
+        raise ValueError(f"unbalanced brackets in the recorded command {recorded!r}")
+    return shlex.join(words)
+
+
 def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1)) -> list[RunSpec]:
     """The runs of this shard whose result file does not exist yet."""
     index, count = shard
@@ -406,7 +426,7 @@ def run_grid(
     from tqdm.auto import tqdm
 
     todo = pending(specs, root, shard)
-    command = command or " ".join(["python -m sb3_mixture.experiments", *sys.argv[1:]])
+    command = command or shlex.join(["python", "-m", "sb3_mixture.experiments", *sys.argv[1:]])
     bar = tqdm(total=len(todo), desc="runs", disable=not progress_bar)
     if workers <= 1:
         for spec in todo:
