@@ -393,6 +393,8 @@ def test_recorded_commands_paste_into_a_shell(tmp_path: Path, monkeypatch: pytes
     assert shell_command(recorded) == recorded
     legacy = " ".join(["python -m sb3_mixture.experiments", *argv])
     assert shell_command(legacy) == recorded
+    quoted_bracket = shlex.join(["python", "-m", "sb3_mixture.experiments", "run", "--hyperparams", "note:(a"])
+    assert shell_command(quoted_bracket) == quoted_bracket
     with pytest.raises(ValueError, match="unbalanced brackets"):
         shell_command("python -m sb3_mixture.experiments run --algos sac[batch_size=16")
 
