@@ -4,6 +4,7 @@ import argparse
 import json
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,20 @@ def report_command(report: Path) -> argparse.Namespace:
     return build_parser().parse_args(shlex.split(line)[3:])
 
 
+def assert_regenerates(committed: Path, tmp_path: Path, write: Callable[[Path], str]) -> None:
+    """``write`` (the committed file's own command, writing to the path it is given) reproduces it and its figures."""
+    options = report_command(committed)
+    assert (ROOT / options.out) == committed
+    regenerated = tmp_path / committed.name
+    # Run from the repository root with the same relative paths, so that the command recorded in the report matches.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        markdown = write(regenerated)
+    assert markdown.replace(str(regenerated), str(options.out)) == committed.read_text()
+    for image in tmp_path.glob("*.png"):
+        assert image.read_bytes() == (committed.parent / image.name).read_bytes(), image.name
+
+
 def test_there_are_reports() -> None:
     assert len(REPORTS) >= 3
 
@@ -36,15 +51,9 @@ def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) 
     options = report_command(report)
     runs = ROOT / options.runs
     assert runs.is_dir() and any(runs.rglob("*.json")), f"{report.name}: no run files under {options.runs}"
-    assert (ROOT / options.out) == report
-    regenerated = tmp_path / report.name
-    # Run from the repository root with the same relative paths, so that the command recorded in the report matches.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        markdown = write_report(options.runs, regenerated, options.reps, tuple(options.reference), options.title)
-    assert markdown.replace(str(regenerated), str(options.out)) == report.read_text()
-    for image in tmp_path.glob("*.png"):
-        assert image.read_bytes() == (report.parent / image.name).read_bytes(), image.name
+    assert_regenerates(
+        report, tmp_path, lambda out: write_report(options.runs, out, options.reps, tuple(options.reference), options.title)
+    )
 
 
 @pytest.mark.parametrize("report", REPORTS + SWEEPS, ids=[path.name for path in REPORTS + SWEEPS])
@@ -66,14 +75,7 @@ def test_committed_sweep_regenerates_identically(sweep: Path, tmp_path: Path) ->
     from sb3_mixture.experiments.auc import write_sweep_report
 
     options = report_command(sweep)
-    assert (ROOT / options.out) == sweep
-    regenerated = tmp_path / sweep.name
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        markdown = write_sweep_report(options.runs, regenerated, options.title)
-    assert markdown.replace(str(regenerated), str(options.out)) == sweep.read_text()
-    for image in tmp_path.glob("*.png"):
-        assert image.read_bytes() == (sweep.parent / image.name).read_bytes(), image.name
+    assert_regenerates(sweep, tmp_path, lambda out: write_sweep_report(options.runs, out, options.title))
 
 
 def test_readme_results_table_is_the_summary_of_the_committed_runs() -> None:

@@ -385,11 +385,12 @@ def shell_command(recorded: str) -> str:
     Run files written before the runner quoted its arguments hold them joined by single spaces, so an arm such as
     ``crossq[policy_kwargs=dict(net_arch=[256, 256])]`` was split at its space: the words are joined back while a
     bracket is open. A command that is quoted already comes back unchanged."""
+    split = shlex.split(recorded)
     if "'" in recorded or '"' in recorded:  # written by shlex.join: its words are whole, brackets in them or not
-        return shlex.join(shlex.split(recorded))
+        return shlex.join(split)
     words: list[str] = []
     depth = 0
-    for word in shlex.split(recorded):
+    for word in split:
         if depth > 0:
             words[-1] += " " + word
         else:
