@@ -299,6 +299,7 @@ def test_runner_builds_what_rl_zoo_trains(tmp_path: Path) -> None:
     }
     for name in ("n_envs", "n_steps", "batch_size", "gamma", "gae_lambda", "n_epochs", "ent_coef", "vf_coef", "max_grad_norm"):
         assert getattr(model, name) == getattr(zoo_model, name), name
+    assert callable(model.clip_range) and callable(zoo_model.clip_range)  # typed float | Schedule; set up: a schedule
     assert model.lr_schedule(1.0) == zoo_model.lr_schedule(1.0) and model.clip_range(1.0) == zoo_model.clip_range(1.0)
     assert model.policy_kwargs == zoo_model.policy_kwargs and model.policy_kwargs["n_components"] == 5
     for name in ("norm_obs", "norm_reward", "clip_obs", "clip_reward", "gamma", "epsilon"):

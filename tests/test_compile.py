@@ -2,6 +2,7 @@
 
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,8 @@ def make(cls: type[BaseAlgorithm], kwargs: dict[str, Any], compile: bool) -> Any
     on_policy = issubclass(cls, PPOMixture)
     extra = {**(PPO_KWARGS if on_policy else SAC_KWARGS), **(AWMP_KWARGS if cls.__name__ == "SACAWMP" else {})}
     policy_kwargs = dict(net_arch=[16, 16], n_components=3)
-    return cls("MlpPolicy", "Pendulum-v1", seed=3, compile=compile, policy_kwargs=policy_kwargs, **kwargs, **extra)
+    options: dict[str, Any] = dict(seed=3, compile=compile, policy_kwargs=policy_kwargs, **kwargs, **extra)
+    return cls("MlpPolicy", "Pendulum-v1", **options)
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_compiled_training_matches_eager(
     # A real difference (a different sample, a missing term) moves them by 1e-3 or more after the first step.
     state = compiled.policy.state_dict()
     for name, value in eager.policy.state_dict().items():
-        th.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-4, msg=lambda text, name=name: f"{name}: {text}")
+        th.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-4, msg=partial("{}: {}".format, name))
     # atol: PPO's policy-gradient loss is a mean of normalised advantages (mean 0) times ratios near 1, so it sits near
     # zero (1e-5 here) where float32 rounding of the sum (1e-8) is a large relative difference.
     for name in ("train/actor_loss", "train/critic_loss", "train/policy_gradient_loss", "train/value_loss"):
@@ -137,7 +139,7 @@ def test_compile_with_a_critic_the_operator_cannot_run_is_refused() -> None:
 
 @pytest.mark.parametrize("optimizer_class", [th.optim.Adam, th.optim.AdamW])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_adam_update_is_pytorchs_adam(optimizer_class: type[th.optim.Optimizer], weight_decay: float) -> None:
+def test_adam_update_is_pytorchs_adam(optimizer_class: type[th.optim.Adam], weight_decay: float) -> None:
     """The traceable Adam of the compiled gradient step against PyTorch's own (fused, as the policies use it), on the same
     gradients for 50 steps with a learning rate that changes in place; a parameter without a gradient is left alone."""
     from sb3_mixture.common.compile import adam_update, prepare_adam

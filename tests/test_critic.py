@@ -64,7 +64,9 @@ def test_min_critic_values_match_autograd(activation_fn: type[nn.Module]) -> Non
 def test_unusual_critics_fall_back_to_autograd_without_training_the_critic() -> None:
     th.manual_seed(1)
     critic = make_critic(nn.ReLU)
-    critic.q_networks[0].insert(1, nn.LayerNorm(32))  # not a plain stack: the autograd path
+    q_network = critic.q_networks[0]
+    assert isinstance(q_network, nn.Sequential)
+    q_network.insert(1, nn.LayerNorm(32))  # not a plain stack: the autograd path
     obs, actions = th.randn(8, 5), th.rand(8, 2, 3, requires_grad=True)
     values = min_critic_values(critic, obs, actions)
     th.testing.assert_close(values, autograd_reference(critic, obs, actions))

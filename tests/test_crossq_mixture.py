@@ -29,7 +29,9 @@ def test_branch_free_batch_renorm_is_sb3_contribs(warmup_steps: int) -> None:
 
 def batch_renorm_steps(module: th.nn.Module) -> int:
     """How many training-mode forward passes the module's (first) BatchRenorm layer has seen."""
-    return int(next(layer for layer in module.modules() if isinstance(layer, BatchRenorm1d)).steps)
+    steps = next(layer for layer in module.modules() if isinstance(layer, BatchRenorm1d)).steps
+    assert isinstance(steps, th.Tensor)
+    return int(steps)
 
 
 def test_crossq_modes_and_delayed_actor_updates() -> None:

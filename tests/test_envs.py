@@ -2,7 +2,7 @@
 rewards."""
 
 import warnings
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -12,6 +12,17 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import sb3_mixture  # noqa: F401  (registers the environments)
 from sb3_mixture.envs import ENV_IDS, MultimodalBandit
+from sb3_mixture.envs.classic_control import ContinuousAcrobot, ContinuousMountainCar, ShapedPendulum, SparsePendulum
+from sb3_mixture.envs.target_reaching import TargetReaching
+
+EnvT = TypeVar("EnvT", bound=gym.Env)
+
+
+def unwrapped(env: gym.Env, env_class: type[EnvT]) -> EnvT:
+    """The environment under its wrappers, checked to be ``env_class`` (what the test sets the state of)."""
+    inner = env.unwrapped
+    assert isinstance(inner, env_class)
+    return inner
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -85,7 +96,7 @@ def test_sparse_pendulum_rewards_only_near_upright_and_starts_hanging_down() -> 
         observation, _ = env.reset(seed=seed)
         np.testing.assert_allclose(observation, [-1.0, 0.0, 0.0], atol=1e-6)
     for angle, expected in ((0.0, 1.0), (0.15, 1.0), (0.5, 0.0), (np.pi, 0.0)):
-        env.unwrapped.state = np.array([angle, 0.0])
+        unwrapped(env, SparsePendulum).state = np.array([angle, 0.0])
         _, reward, _, _, info = env.step(np.zeros(1, dtype=np.float32))
         assert reward == expected and info["is_success"] == bool(expected)
 
@@ -101,7 +112,7 @@ def test_shaped_pendulum_is_gymnasiums_pendulum_with_the_protocols_cutoff() -> N
         obs_g, reward_g, *_ = gymnasium_pendulum.step(action)
         np.testing.assert_array_equal(obs_s, obs_g)
         assert reward_s == reward_g and info["is_success"] == bool(abs(np.arctan2(obs_s[1], obs_s[0])) < 0.2)
-    shaped.unwrapped.state = np.array([0.1, 0.0])
+    unwrapped(shaped, ShapedPendulum).state = np.array([0.1, 0.0])
     assert shaped.step(np.zeros(1, dtype=np.float32))[4]["is_success"]
     assert gym.spec("Pendulum-v1").max_episode_steps == 200
 
@@ -143,7 +154,7 @@ def test_shaped_twin_replaces_the_reward_by_a_function_of_the_state(
     unshaped, shaped = gym.make(unshaped_id), gym.make(shaped_id)
     unshaped.reset(seed=3)
     shaped.reset(seed=3)
-    rewards = []
+    rewards: list[float] = []
     for step in range(200):
         action = np.array([np.sign(np.sin(step / 8))], dtype=np.float32)
         obs_u, reward_u, *_ = unshaped.step(action)
@@ -151,7 +162,7 @@ def test_shaped_twin_replaces_the_reward_by_a_function_of_the_state(
         np.testing.assert_array_equal(obs_u, obs_s)
         assert reward_u == -1.0
         assert reward_s == pytest.approx(shaped_reward(obs_s), abs=1e-6)
-        rewards.append(reward_s)
+        rewards.append(float(reward_s))
     assert min(rewards) >= -1.0 and max(rewards) <= 0.0 and np.ptp(rewards) > 0.05
 
 
@@ -164,18 +175,19 @@ def test_continuous_torque_and_goals() -> None:
         acrobot.reset(seed=0)
         next_states.append(acrobot.step(np.array([torque], dtype=np.float32))[0])
     assert not np.allclose(*next_states)
-    acrobot.unwrapped.state = np.array([np.pi, 0.0, 0.0, 0.0])  # pointing straight up: the goal
+    # Pointing straight up: the goal. (Gymnasium's AcrobotEnv types its state as None, the value before a reset.)
+    unwrapped(acrobot, ContinuousAcrobot).state = np.array([np.pi, 0.0, 0.0, 0.0])  # type: ignore[assignment]
     _, reward, terminated, _, info = acrobot.step(np.zeros(1, dtype=np.float32))
     assert terminated and info["is_success"] and reward == 0.0
     car = gym.make("sb3_mixture/MountainCar-v1")
     car.reset(seed=0)
-    car.unwrapped.state = np.array([0.44, 0.05])
+    unwrapped(car, ContinuousMountainCar).state = np.array([0.44, 0.05])
     _, reward, terminated, _, info = car.step(np.ones(1, dtype=np.float32))
     assert terminated and info["is_success"] and reward == -1.0
 
 
 def test_target_reaching_rewards() -> None:
-    env = gym.make("sb3_mixture/TargetReaching-v0").unwrapped
+    env = unwrapped(gym.make("sb3_mixture/TargetReaching-v0"), TargetReaching)
     env.reset(seed=0)
     env.position = env.target + np.array([0.3, 0.0])
     env.velocity = np.zeros(2)

@@ -66,7 +66,7 @@ def test_gate_does_not_train_the_trunk_and_both_modes_run() -> None:
         ).learn(30)
 
 
-def small_sac_pmoe(**kwargs: object) -> SACPMOE:
+def small_sac_pmoe(**kwargs: Any) -> SACPMOE:
     model = SACPMOE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]), learning_starts=10, seed=0, **kwargs)
     model.learn(40)
     return model

@@ -126,7 +126,7 @@ def test_without_the_freeze_ppo_would_train_the_gate(monkeypatch: Any) -> None:
 
 def reached_groups(model: PPOPMOE, loss: th.Tensor) -> set[str]:
     """The parameter groups (the policy's and ``aux_q``) that receive a non-zero gradient from ``loss``."""
-    groups = {**parameter_groups(model), "aux_q": list(model.aux_q.parameters())}
+    groups: dict[str, list[th.Tensor]] = {**parameter_groups(model), "aux_q": list(model.aux_q.parameters())}
     params = [param for group in groups.values() for param in group]
     grads = th.autograd.grad(loss, params, allow_unused=True)
     by_param = {id(param): grad for param, grad in zip(params, grads, strict=True)}

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -190,7 +191,7 @@ def test_registry_is_built_from_the_classes_and_estimators() -> None:
     from sb3_mixture import ALGORITHMS, ESTIMATORS, SACMixture
     from sb3_mixture.zoo import config_path, zoo_entries
 
-    expected = {estimator.zoo_key for estimator in ESTIMATORS.values()}
+    expected: set[str | None] = {estimator.zoo_key for estimator in ESTIMATORS.values()}
     expected |= {algorithm.zoo_key for algorithm in ALGORITHMS if algorithm is not SACMixture}
     assert set(zoo_entries()) == expected and len(expected) == 14
     for key, entry in zoo_entries().items():
@@ -227,8 +228,8 @@ def test_every_off_policy_key_builds_from_a_sampled_trial() -> None:
             continue
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
         sampled = samplers()[key](trial, 1, 1, {"using_her_replay_buffer": False})
-        kwargs = {"estimator": entry.estimator} if entry.estimator else {}
-        entry.algorithm("MlpPolicy", "Pendulum-v1", buffer_size=1_000, **kwargs, **sampled)
+        kwargs: dict[str, Any] = {"buffer_size": 1_000, **({"estimator": entry.estimator} if entry.estimator else {})}
+        entry.algorithm("MlpPolicy", "Pendulum-v1", **kwargs, **sampled)
 
 
 @pytest.mark.parametrize("key", ["sac_halfrp", "sac_gumbelrp", "sac_lr", "sac_usgm"])
