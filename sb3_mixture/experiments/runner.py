@@ -363,7 +363,18 @@ def _code_commit() -> str | None:
 
 
 # What a run's numbers depend on besides the code: the simulator and the libraries around it (None: not installed).
-RECORDED_PACKAGES = ("torch", "numpy", "gymnasium", "mujoco", "stable-baselines3", "sb3-contrib", "rl-zoo3")
+RECORDED_PACKAGES = (
+    "torch",
+    "numpy",
+    "gymnasium",
+    "mujoco",
+    "stable-baselines3",
+    "sb3-contrib",
+    "rl-zoo3",
+    "dm-control",
+    "shimmy",
+    "gymnasium-robotics",
+)
 
 
 def package_versions() -> dict[str, str | None]:

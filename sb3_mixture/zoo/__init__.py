@@ -202,11 +202,25 @@ def _default_config_init(init: Callable[..., None]) -> Callable[..., None]:
     return wrapped
 
 
+def import_environment_packages() -> None:
+    """Register DeepMind Control's ``dm_control/...`` ids when Shimmy is installed (the ``dmc`` extra), as RL Zoo's
+    ``import_envs`` registers the packages it knows: ``rl_zoo3.train --env dm_control/cartpole-swingup-v0`` then needs no
+    ``--gym-packages``. dm_control warns at import that a headless machine has no display for GLFW; training does not
+    render, so that warning is silenced here (rendering later still reports it)."""
+    import contextlib
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.suppress(ImportError):
+        warnings.filterwarnings("ignore", message=".*DISPLAY.*")
+        import shimmy  # noqa: F401  (its import registers the ids)
+
+
 def patch_module(module: ModuleType) -> None:
     """Extend one rl_zoo3 module with the package's algorithms (idempotent)."""
     name = module.__name__
     if name == "rl_zoo3.utils":
         module.ALGOS.update(algorithms())
+        import_environment_packages()
     elif name == "rl_zoo3.hyperparams_opt":
         module.HYPERPARAMS_SAMPLER.update(samplers())
         module.HYPERPARAMS_CONVERTER.update(converters())
