@@ -3,7 +3,10 @@ from the registry) and the small settings the behaviour tests train with."""
 
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import pytest
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_mixture.zoo import zoo_entries
@@ -21,3 +24,15 @@ FAST_KWARGS: dict[str, Any] = dict(learning_starts=50, batch_size=32, buffer_siz
 
 def algorithm_params() -> list[Any]:
     return [pytest.param(cls, kwargs, id=key) for key, cls, kwargs in ALGORITHMS]
+
+
+# SB3's HER as RL Zoo's goal-task entries set it.
+HER_KWARGS: dict[str, Any] = dict(
+    replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs=dict(n_sampled_goal=4, goal_selection_strategy="future")
+)
+
+
+def sample_dict_observations(space: gym.Space, n: int) -> dict[str, np.ndarray]:
+    """``n`` samples of a Dict observation space, stacked per key (as ``predict`` takes a batch)."""
+    assert isinstance(space, gym.spaces.Dict)
+    return {key: np.stack([subspace.sample() for _ in range(n)]) for key, subspace in space.spaces.items()}

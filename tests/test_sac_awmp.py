@@ -5,19 +5,22 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 from scipy import stats
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch.distributions import Categorical, MixtureSameFamily, Normal, TanhTransform, TransformedDistribution
 
 from sb3_mixture import SACAWMP
 from sb3_mixture.sac_awmp import BehaviourReplayBuffer, importance_weights, prior_objective
+from sb3_mixture.sac_awmp.buffers import HerBehaviourReplayBuffer
+from tests.envs import StampedGoalEnv
 from tests.helpers import FAST_KWARGS
 
 if TYPE_CHECKING:
@@ -99,6 +102,42 @@ def test_buffer_reads_log_mu_at_the_sampled_transitions() -> None:
     assert set(recent_steps.tolist()) == {75.0, 76.0, 77.0, 78.0, 79.0}
     with pytest.raises(RuntimeError, match="next_behaviour_log_prob"):
         buffer.add(obs, obs, np.zeros((n_envs, 2)), marker, np.zeros(n_envs), [{} for _ in range(n_envs)])
+
+
+def test_her_relabels_the_critics_minibatch_and_not_the_priors() -> None:
+    """docs/algorithms/sac_awmp.rst: with HER the critics train on relabelled goals (in the proportion HER asks for, not
+    only HER's leading real rows), while the prior's recent minibatch keeps the goal each action was taken for, with the
+    log mu stored for it."""
+    model = SACAWMP(
+        "MultiInputPolicy",
+        StampedGoalEnv(),
+        **{**FAST_KWARGS, "learning_starts": 40, "batch_size": 64},
+        replay_buffer_class=HerReplayBuffer,
+        prior_update_interval=20,
+        prior_gradient_steps=2,
+        prior_window=30,
+        seed=0,
+    )
+    model.learn(100)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, HerBehaviourReplayBuffer)
+
+    def stored_positions(observations: Any) -> np.ndarray:  # 5 steps an episode, the buffer has not wrapped
+        stamps = observations["observation"].numpy().astype(int)
+        return 5 * stamps[:, 0] + stamps[:, 1]
+
+    def relabelled_fraction(observations: Any) -> float:
+        stored = buffer.observations["desired_goal"][stored_positions(observations), 0]
+        return float((observations["desired_goal"].numpy() != stored).any(axis=1).mean())
+
+    minibatch = model._sample_minibatch(64, defaultdict(list))
+    assert 0.6 < relabelled_fraction(minibatch.replay_data.observations) < 0.95
+    assert 0.6 < relabelled_fraction(minibatch.actor_data.observations) < 0.95
+    recent = buffer.sample_recent(64, window=30)
+    assert relabelled_fraction(recent.transitions.observations) == 0.0
+    positions = stored_positions(recent.transitions.observations)
+    assert positions.min() >= buffer.pos - 30
+    th.testing.assert_close(recent.behaviour_log_prob, th.as_tensor(buffer.behaviour_log_probs[positions, 0]))
 
 
 def fast_model(**kwargs) -> SACAWMP:  # type: ignore[no-untyped-def]

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import HerReplayBuffer
 
 from sb3_mixture import S2ACM, SACM
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixed_marginal_entropy
+from sb3_mixture.sacm.sacm import IndexedHerReplayBuffer
 
 N_DRAWS = 4_000
 
@@ -119,6 +121,34 @@ def test_s2acm_heads_train_on_disjoint_transitions(bootstrap_heads: bool) -> Non
     for head in (1, 2):
         # Without the split every head regresses on every transition, so every head's gradient moves.
         assert th.allclose(before[head], after[head]) == bootstrap_heads
+
+
+def test_s2acm_heads_split_her_minibatches_by_buffer_position() -> None:
+    """With HER the heads still split by the position of the stored transition: every row, real or relabelled, is the
+    transition at its recorded position (its stamp says so), and its head is that position mod N."""
+    from tests.envs import StampedGoalEnv
+
+    model = S2ACM(
+        "MultiInputPolicy",
+        StampedGoalEnv(),
+        learning_starts=40,
+        batch_size=64,
+        policy_kwargs=dict(net_arch=[16]),
+        replay_buffer_class=HerReplayBuffer,
+        seed=0,
+    )
+    model.learn(60)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, IndexedHerReplayBuffer)
+    minibatch = model._sample_minibatch(64, defaultdict(list))
+    positions = buffer.last_indices
+    stamps = minibatch.replay_data.observations["observation"].numpy()  # type: ignore[index]
+    np.testing.assert_array_equal(stamps, buffer.observations["observation"][positions, 0])
+    th.testing.assert_close(minibatch.head_mask, th.nn.functional.one_hot(th.as_tensor(positions % 3), 3).float())
+    # HER relabelled most rows (her_ratio 0.8): their desired goal is no longer the stored one.
+    goals = minibatch.replay_data.observations["desired_goal"].numpy()  # type: ignore[index]
+    relabelled = (goals != buffer.observations["desired_goal"][positions, 0]).any(axis=1)
+    assert 0.6 < relabelled.mean() < 0.95
 
 
 class SixDimensionalActions(gym.Env):

@@ -2,6 +2,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
@@ -28,10 +29,12 @@ class BehaviourLogProbMixin:
     full: bool
     to_torch: Any
 
+    optimize_memory_usage: bool
+
     def __init__(self, *args: Any, **kwargs: Any):
-        if kwargs.get("optimize_memory_usage") or (len(args) > 5 and args[5]):
-            raise ValueError("optimize_memory_usage must be False for SAC-AWMP's replay buffer")
         super().__init__(*args, **kwargs)
+        if self.optimize_memory_usage:
+            raise ValueError("optimize_memory_usage must be False for SAC-AWMP's replay buffer")
         self.behaviour_log_probs = np.zeros((self.buffer_size, self.n_envs), dtype=np.float32)
         self.next_behaviour_log_prob: np.ndarray | None = None
 
@@ -71,3 +74,15 @@ class BehaviourReplayBuffer(BehaviourLogProbMixin, ReplayBuffer):
 
 class DictBehaviourReplayBuffer(BehaviourLogProbMixin, DictReplayBuffer):
     """SB3's :class:`DictReplayBuffer` with the behaviour log-density, see :class:`BehaviourLogProbMixin`."""
+
+
+class HerBehaviourReplayBuffer(BehaviourLogProbMixin, HerReplayBuffer):
+    """
+    SB3's :class:`HerReplayBuffer` with the behaviour log-density (docs/algorithms/sac_awmp.rst, "Goal-conditioned tasks").
+
+    ``sample`` relabels goals as HER does; it feeds the critics, the value network and the components, none of which
+    reads ``log mu``. :meth:`sample_recent`, the prior's minibatch, returns the transitions as they were collected, with
+    the goal the action was taken for: there ``log mu(a|s, g)`` is the density of the distribution the action was
+    drawn from, which the importance weights divide by. Under a relabelled goal ``g'`` the action was not drawn from
+    ``mu(.|s, g')``, and its density there was never computed.
+    """

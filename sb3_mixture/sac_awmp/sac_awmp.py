@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
@@ -16,7 +17,12 @@ from sb3_mixture.common.distributions import SquashedGaussianMixture, gaussian_l
 from sb3_mixture.common.estimators import ActorLoss
 from sb3_mixture.common.sac_family import Minibatch, TrainLogs
 from sb3_mixture.common.value import ValueSACFamily
-from sb3_mixture.sac_awmp.buffers import BehaviourLogProbMixin, BehaviourReplayBuffer, DictBehaviourReplayBuffer
+from sb3_mixture.sac_awmp.buffers import (
+    BehaviourLogProbMixin,
+    BehaviourReplayBuffer,
+    DictBehaviourReplayBuffer,
+    HerBehaviourReplayBuffer,
+)
 from sb3_mixture.sac_awmp.policies import (
     PAPER_ENT_COEF,
     SAC_AWMP_DEFAULT_N_COMPONENTS,
@@ -190,10 +196,12 @@ class SACAWMP(ValueSACFamily):
         if kwargs.get("action_noise") is not None:
             raise ValueError("action_noise must be None for SACAWMP: the stored behaviour density would not be exact")
         replay_buffer_class = kwargs.get("replay_buffer_class")
-        if replay_buffer_class is not None and not issubclass(replay_buffer_class, BehaviourLogProbMixin):
+        if replay_buffer_class is HerReplayBuffer:
+            kwargs["replay_buffer_class"] = HerBehaviourReplayBuffer  # HER, with the behaviour density the prior needs
+        elif replay_buffer_class is not None and not issubclass(replay_buffer_class, BehaviourLogProbMixin):
             raise ValueError(
-                "replay_buffer_class must store the behaviour log-density for SACAWMP: "
-                f"BehaviourReplayBuffer or DictBehaviourReplayBuffer, got {replay_buffer_class.__name__}"
+                "replay_buffer_class must store the behaviour log-density for SACAWMP: BehaviourReplayBuffer, "
+                f"DictBehaviourReplayBuffer or HerReplayBuffer (HerBehaviourReplayBuffer), got {replay_buffer_class.__name__}"
             )
         for name, value in dict(
             prior_update_interval=prior_update_interval, prior_batch_size=prior_batch_size, prior_window=prior_window
@@ -290,7 +298,11 @@ class SACAWMP(ValueSACFamily):
         sampled = self.replay_buffer.sample(max(policy_batch_size, batch_size), env=self._vec_normalize_env)
         # SB3 types Dict minibatches apart; both hold the same fields, which is all the steps read.
         actor_data = cast(ReplayBufferSamples, sampled)
-        replay_data = cast(ReplayBufferSamples, type(sampled)(*(_first_rows(field, batch_size) for field in sampled)))
+        if isinstance(self.replay_buffer, HerReplayBuffer):
+            # HER puts its real rows first and the relabelled ones after: the first rows are no uniform draw.
+            replay_data = cast(ReplayBufferSamples, self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))
+        else:
+            replay_data = cast(ReplayBufferSamples, type(sampled)(*(_first_rows(field, batch_size) for field in sampled)))
         return self._minibatch_from(replay_data, actor_data, logs)
 
     def _mixture_for_statistics(self, minibatch: Minibatch, actor_loss: ActorLoss) -> SquashedGaussianMixture:

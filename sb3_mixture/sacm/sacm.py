@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
@@ -119,6 +120,22 @@ class IndexedDictReplayBuffer(IndexedSamplesMixin, DictReplayBuffer):
     """SB3's ``DictReplayBuffer`` with :class:`IndexedSamplesMixin`."""
 
 
+class IndexedHerReplayBuffer(IndexedSamplesMixin, HerReplayBuffer):
+    """SB3's ``HerReplayBuffer`` with :class:`IndexedSamplesMixin`: the positions of its rows, real ones first and then the
+    relabelled ones, as ``HerReplayBuffer.sample`` concatenates them. A relabelled transition keeps the position of the
+    one it relabels, so it trains the same head: each head still sees its own disjoint part of the stored data."""
+
+    _real_indices: np.ndarray
+
+    def _get_real_samples(self, batch_indices: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        self._real_indices = batch_indices
+        return super()._get_real_samples(batch_indices, *args, **kwargs)
+
+    def _get_virtual_samples(self, batch_indices: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        self.last_indices = np.concatenate([self._real_indices, batch_indices])
+        return super()._get_virtual_samples(batch_indices, *args, **kwargs)
+
+
 class S2ACM(SACM):
     """
     Semi-Soft Actor-Critic Mixture (S2ACM), Baram et al. 2021, Eq. 14 (arXiv:2103.10176; docs/algorithms/sacm.rst).
@@ -154,10 +171,12 @@ class S2ACM(SACM):
     ):
         self.bootstrap_heads = bootstrap_heads
         replay_buffer_class = kwargs.get("replay_buffer_class")
-        if bootstrap_heads and replay_buffer_class is not None and not issubclass(replay_buffer_class, IndexedSamplesMixin):
+        if bootstrap_heads and replay_buffer_class is HerReplayBuffer:
+            kwargs["replay_buffer_class"] = IndexedHerReplayBuffer  # HER, with the positions the heads split by
+        elif bootstrap_heads and replay_buffer_class is not None and not issubclass(replay_buffer_class, IndexedSamplesMixin):
             raise ValueError(
                 "S2ACM(bootstrap_heads=True) needs replay_buffer_class to record the minibatch positions: "
-                "a subclass of sb3_mixture.sacm.sacm.IndexedSamplesMixin (or bootstrap_heads=False)"
+                "HerReplayBuffer or a subclass of sb3_mixture.sacm.sacm.IndexedSamplesMixin (or bootstrap_heads=False)"
             )
         # N heads of twin critics: the critic count follows the number of components.
         policy_kwargs = {**self.default_policy_kwargs, **(kwargs.get("policy_kwargs") or {})}
