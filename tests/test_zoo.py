@@ -255,6 +255,43 @@ def test_own_class_keys_train_from_the_package_yaml(key: str, tmp_path: Path) ->
     assert (tmp_path / "logs" / key / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
 
 
+# One key per hyperparameter file of the package: each file's DMC entry or its default must take DMC's Dict observations.
+ONE_KEY_PER_FILE = ["sac_mrp", "sacm", "sac_pmoe", "sac_gmm", "sac_awmp", "ppo_mixture", "tqc_mrp", "crossq_mrp"]
+
+
+@pytest.mark.parametrize("key", ONE_KEY_PER_FILE)
+def test_deepmind_control_trains_with_no_gym_packages(key: str, tmp_path: Path) -> None:
+    env_id, folder = "dm_control/cartpole-swingup_sparse-v0", "dm_control-cartpole-swingup_sparse-v0"
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, "--env", env_id, "-n", "300", "--eval-freq", "-1"]
+    on_policy = key.startswith("ppo")
+    small = ["n_steps:64", "batch_size:32"] if on_policy else ["learning_starts:100", "batch_size:32"]
+    check(run([*command, "--seed", "0", "-f", "logs", "--hyperparams", *small], tmp_path))
+    run_dir = tmp_path / "logs" / key / f"{folder}_1"
+    assert (run_dir / f"{folder}.zip").is_file()
+    config = dict(yaml.unsafe_load((run_dir / folder / "config.yml").read_text()))
+    # sac_mixture.yml has DMC entries (RL Zoo's flattening); the other files' defaults flatten any Dict observation.
+    own_entry = "gymnasium.wrappers.FlattenObservation"
+    assert config["env_wrapper"] == (own_entry if key == "sac_mrp" else "sb3_mixture.zoo.wrappers.flatten_dict_observations")
+    if key == "sac_mrp":
+        enjoy = [sys.executable, "-m", "rl_zoo3.enjoy", "--algo", key, "--env", env_id, "-f", "logs", "--no-render"]
+        check(run([*enjoy, "-n", "50"], tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("key", "env_id", "steps"), [("tqc_mrp", "PointMaze_UMaze-v3", 400), ("sac_mrp", "FetchReach-v4", 200)]
+)
+def test_goal_tasks_train_with_her_through_rl_zoo(key: str, env_id: str, steps: int, tmp_path: Path) -> None:
+    """The package's goal-task entries, modelled on RL Zoo's: MultiInputPolicy and HER; learning_starts past one episode."""
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, "--env", env_id, "--gym-packages", "gymnasium_robotics"]
+    small = ["learning_starts:310" if env_id.startswith("PointMaze") else "learning_starts:100", "batch_size:64"]
+    command += ["-n", str(steps), "--eval-freq", "-1", "--seed", "0", "-f", "logs", "--hyperparams", *small]
+    check(run(command, tmp_path))
+    run_dir = tmp_path / "logs" / key / f"{env_id}_1"
+    assert (run_dir / f"{env_id}.zip").is_file()
+    config = dict(yaml.unsafe_load((run_dir / env_id / "config.yml").read_text()))
+    assert config["policy"] == "MultiInputPolicy" and config["replay_buffer_class"] == "HerReplayBuffer"
+
+
 def test_the_rl_zoo_internals_the_hook_patches_are_there() -> None:
     """The hook (sb3_mixture.zoo.patch_module) extends three RL Zoo tables and wraps ExperimentManager.__init__ by the
     names of two of its parameters: if an RL Zoo release renames any of them, this says which, before users meet a
@@ -277,3 +314,17 @@ def test_the_rl_zoo_internals_the_hook_patches_are_there() -> None:
     source = inspect.getsource(exp_manager.ExperimentManager)
     for attribute in ("self.config", "self.custom_hyperparams"):
         assert attribute in source, f"{version}: ExperimentManager no longer sets {attribute}"
+
+
+def test_the_default_wrapper_flattens_only_dict_observations() -> None:
+    import gymnasium as gym
+
+    from sb3_mixture.zoo.wrappers import flatten_dict_observations
+    from tests.envs import DictObsPendulum
+
+    pendulum = gym.make("Pendulum-v1")
+    assert flatten_dict_observations(pendulum) is pendulum
+    flattened = flatten_dict_observations(DictObsPendulum())
+    assert isinstance(flattened.observation_space, gym.spaces.Box)
+    observation, _ = flattened.reset(seed=0)
+    assert observation.shape == flattened.observation_space.shape == (gym.spaces.flatdim(DictObsPendulum().observation_space),)
