@@ -13,6 +13,7 @@ from stable_baselines3.common.monitor import Monitor
 from sb3_mixture import PPOMixture, SACMixture
 from sb3_mixture.experiments.runner import hyperparameters
 from sb3_mixture.zoo import algorithms
+from tests.helpers import HER_KWARGS
 
 
 @pytest.mark.slow
@@ -60,3 +61,45 @@ def test_value_network_methods_learn_pendulum(key: str, seed: int) -> None:
     assert isinstance(mean_return, float)
     print(f"{key} seed {seed}: mean deterministic return {mean_return:.1f}")
     assert mean_return >= -400  # a random policy scores about -1200
+
+
+def bit_flipping_success(seed: int, her: bool) -> float:
+    """sac_mrp (K = 5) on SB3's continuous bit flipping with 12 bits, 8k steps: deterministic success over 50 episodes."""
+    from stable_baselines3.common.envs import BitFlippingEnv
+
+    th.set_num_threads(1)
+
+    def make_env() -> BitFlippingEnv:
+        return BitFlippingEnv(n_bits=12, continuous=True, max_steps=12)
+
+    model = SACMixture(
+        "MultiInputPolicy",
+        make_env(),
+        learning_starts=200,
+        batch_size=128,
+        gamma=0.95,
+        learning_rate=1e-3,
+        policy_kwargs=dict(net_arch=[64, 64], n_components=5),
+        seed=seed,
+        **(HER_KWARGS if her else {}),
+    )
+    model.learn(8_000)
+    successes: list[bool] = []
+
+    def record(locals_: dict, _: dict) -> None:
+        if locals_["done"]:
+            successes.append(bool(locals_["info"]["is_success"]))
+
+    evaluate_policy(model, Monitor(make_env()), n_eval_episodes=50, deterministic=True, callback=record)
+    return sum(successes) / len(successes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_her_reaches_goals_that_plain_replay_does_not(seed: int) -> None:
+    """A random action hits a 12-bit goal once in 4,096 steps, so 8k steps of plain replay see almost no reward; HER's
+    relabelled goals give one every step. Measured (seed 0): 0.94 with HER, 0.0 without."""
+    with_her, without = bit_flipping_success(seed, her=True), bit_flipping_success(seed, her=False)
+    print(f"seed {seed}: success {with_her:.2f} with HER, {without:.2f} without")
+    assert with_her >= 0.8
+    assert without <= 0.1
