@@ -1,5 +1,9 @@
-"""The README's set-up commands are what CI runs: one source for both."""
+"""The README's set-up commands are what CI runs: one source for both; every other code block runs as pasted."""
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +51,33 @@ def test_readme_table_lists_every_rl_zoo_key_with_its_class() -> None:
         assert f"`{entry.algorithm.__name__}" in rows[key]
         if entry.estimator is not None:
             assert f'estimator="{entry.estimator}"' in rows[key]
+
+
+# A fenced block, with the set-up-command marker that may precede it.
+FENCED_BLOCK = re.compile(
+    r"(?P<marker><!-- readme-command: [\w-]+ -->\s*)?```(?P<language>python|bash)\n(?P<code>.*?)```", re.DOTALL
+)
+
+
+def readme_examples() -> list[tuple[str, str, str]]:
+    """(id, language, code) of every README block but the two set-up commands, which CI runs."""
+    blocks = [match for match in FENCED_BLOCK.finditer(README.read_text()) if not match["marker"]]
+    return [(f"{match['language']}#{number}", match["language"], match["code"]) for number, match in enumerate(blocks)]
+
+
+def test_the_readme_holds_examples() -> None:
+    languages = [language for _, language, _ in readme_examples()]
+    assert languages.count("python") >= 1 and languages.count("bash") >= 1
+
+
+@pytest.mark.parametrize(
+    ("language", "code"), [example[1:] for example in readme_examples()], ids=[e[0] for e in readme_examples()]
+)
+def test_readme_example_runs(language: str, code: str, tmp_path: Path) -> None:
+    """Pasted into a fresh shell or interpreter, in an empty folder."""
+    command = [sys.executable, "-c", code] if language == "python" else ["bash", "-euo", "pipefail", "-c", code]
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    completed = subprocess.run(
+        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert completed.returncode == 0, f"the README's {language} block failed:\n{completed.stderr[-3000:]}"
