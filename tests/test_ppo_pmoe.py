@@ -66,8 +66,22 @@ def test_routing_moves_the_weights_to_the_frequency_of_being_best() -> None:
 
 
 def test_separate_feature_extractors() -> None:
-    policy_kwargs = dict(net_arch=[16], share_features_extractor=False)
-    PPOPMOE("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=policy_kwargs).learn(64)
+    """Actor and critic with features extractors of their own (CnnPolicy's, here on images) both learn."""
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    env = FakeImageEnv(action_dim=2, screen_height=36, screen_width=36, n_channels=1, discrete=False)
+    policy_kwargs = dict(net_arch=[16], share_features_extractor=False, features_extractor_kwargs=dict(features_dim=16))
+    model = PPOPMOE("CnnPolicy", env, n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=policy_kwargs)
+    policy = model.policy
+    assert policy.pi_features_extractor is not policy.vf_features_extractor
+    before = {
+        name: [p.detach().clone() for p in module.parameters()]
+        for name, module in (("actor", policy.pi_features_extractor), ("critic", policy.vf_features_extractor))
+    }
+    model.learn(64)
+    for name, module in (("actor", policy.pi_features_extractor), ("critic", policy.vf_features_extractor)):
+        assert any(not th.equal(old, new) for old, new in zip(before[name], module.parameters(), strict=True)), name
+    assert np.isfinite(model.logger.name_to_value["train/routing_loss"])
 
 
 def test_learn_and_save_load(tmp_path: Any) -> None:

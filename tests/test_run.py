@@ -1,5 +1,6 @@
 """Every algorithm learns (briefly) in the settings users run it in: plain, vectorised, Dict and image observations."""
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -54,19 +55,31 @@ def test_learn_vectorized(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> N
     assert actions.shape == (2, 1)
 
 
+def assert_learned(model: Any, train: Callable[[], Any], observations: Any) -> None:
+    """``train()`` moved the actor, logged finite losses, and the actions it then samples are finite and in bounds."""
+    initial = [parameter.detach().clone() for parameter in model.actor.parameters()]
+    train()
+    values = model.logger.name_to_value
+    assert np.isfinite(values["train/actor_loss"]) and np.isfinite(values["train/critic_loss"])
+    assert any(not th.equal(before, after) for before, after in zip(initial, model.actor.parameters(), strict=True))
+    actions, _ = model.predict(observations, deterministic=False)
+    space = model.action_space
+    assert np.isfinite(actions).all() and (actions >= space.low).all() and (actions <= space.high).all()
+
+
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())
 def test_learn_dict_observations(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
-    model = make(cls, kwargs, DictObsPendulum(), policy="MultiInputPolicy")
-    model.learn(150)
-    assert model.num_timesteps == 150
+    env = DictObsPendulum()
+    model = make(cls, kwargs, env, policy="MultiInputPolicy")
+    assert_learned(model, lambda: model.learn(150), sample_dict_observations(env.observation_space, 16))
 
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())
 def test_learn_images(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
     env = FakeImageEnv(action_dim=2, screen_height=36, screen_width=36, n_channels=1, discrete=False)
     model = make(cls, kwargs, env, policy="CnnPolicy", learning_starts=20, buffer_size=200, batch_size=8)
-    model.learn(60)
-    assert model.num_timesteps == 60
+    observations = np.stack([env.observation_space.sample() for _ in range(4)])
+    assert_learned(model, lambda: model.learn(60), observations)
 
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())
@@ -94,13 +107,5 @@ def test_learn_goal_conditioned_with_her(cls: type[BaseAlgorithm], kwargs: dict[
     """SB3's HER over every off-policy key, on a continuous bit-flipping task and a sparse-reward maze."""
     env = goal_env(env_name)
     model = make(cls, kwargs, env, policy="MultiInputPolicy", learning_starts=60, **HER_KWARGS)
-    initial = [parameter.detach().clone() for parameter in model.actor.parameters()]
-    model.learn(200)
+    assert_learned(model, lambda: model.learn(200), sample_dict_observations(env.observation_space, 16))
     assert isinstance(model.replay_buffer, HerReplayBuffer)
-    # Learning happened: losses logged and finite, the actor moved, actions finite and inside the bounds.
-    values = model.logger.name_to_value
-    assert np.isfinite(values["train/actor_loss"]) and np.isfinite(values["train/critic_loss"])
-    assert any(not th.equal(before, after) for before, after in zip(initial, model.actor.parameters(), strict=True))
-    actions, _ = model.predict(sample_dict_observations(env.observation_space, 16), deterministic=False)
-    assert isinstance(env.action_space, gym.spaces.Box)
-    assert np.isfinite(actions).all() and (actions >= env.action_space.low).all() and (actions <= env.action_space.high).all()
