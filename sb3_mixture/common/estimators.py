@@ -141,11 +141,8 @@ class GumbelRPEstimator(MixtureEstimator):
 
     ``y = softmax((logits + g) / tau)``, ``z = onehot(argmax y) + y - stopgrad(y)``, ``a = tanh(sum_k z_k u_k)``,
     ``loss = f(a)``. The forward value is an exact mixture sample, and the gradient of the component
-    parameters is unbiased; the logits' gradient is the straight-through surrogate, which is BIASED.
-    Measured on the 3-component bandit of tests/bandit.py at tau = 1 (400k samples): the logits' gradient
-    averages (-0.026, -0.018, +0.044) where the exact gradient is (+0.011, +0.002, -0.013), a bias of
-    (-0.037, -0.019, +0.056): larger than the gradient and pointing against it (tests/test_estimators.py
-    pins these figures).
+    parameters is unbiased; the logits' gradient is the straight-through surrogate, which is BIASED (measured in
+    docs/algorithms/sac_mixture.rst; tests/test_estimators.py pins it).
 
     :param temperature: tau (the paper found the results insensitive to it; default 1.0)
     """

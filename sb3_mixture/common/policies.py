@@ -36,8 +36,8 @@ def is_mode_free(module: nn.Module) -> bool:
 
 class ModeFreeSwitchMixin:
     """Put before an SB3 policy class: ``set_training_mode`` only records the mode when no submodule reads it. SB3
-    switches the mode before every action and every gradient step, a walk over every module each time (about 0.4 ms per
-    environment step of a SAC policy, a fifth of its step at 64x64; docs/guide/speed.rst)."""
+    switches the mode before every action and every gradient step, a walk over every module each time (its cost:
+    docs/guide/speed.rst)."""
 
     _mode_free: bool | None = None
 

@@ -117,7 +117,7 @@ class MixturePolicyMixin:
     ``CrossQPolicy``): its actor becomes ``actor_class``, a squashed Gaussian mixture; its critic stays the class's own.
 
     Adam (and AdamW) run their fused implementation unless ``optimizer_kwargs`` sets ``fused`` or
-    ``foreach``: the same update rule, about 1 ms less per gradient step on a 2-core CPU (benchmarks/).
+    ``foreach``: the same update rule in one kernel (docs/guide/speed.rst).
 
     :param n_components: Number K of mixture components (default 5, the MRP paper's). Saved with the model.
     :param uniform_weights: Fix the mixture weights to 1/K (set by the estimators that need it)
