@@ -102,3 +102,23 @@ def test_summary_table_rows(tmp_path: Path) -> None:
     # IQM of 1, 2, 3, 10 = 2.5, printed to integers; P(mrp > sac) over 16 pairs: 1 beats 1 (0.5 each) ...
     wins = sum((m > s) + 0.5 * (m == s) for m in [1.0, 2.0, 3.0, 10.0] for s in [0.0, 1.0, 2.0, 3.0]) / 16
     assert rows[3].startswith("| E-v0 | 100 | sac_mrp | 4 | 2 [") and f"| {wins:.2f} [" in rows[3]
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("sac", "sac"),
+        ("sac_pmoe[compile=True]", "sac_pmoe (compiled)"),
+        ("crossq[policy_kwargs=dict(net_arch=dict(pi=[256, 256], qf=[256, 256]))]", "crossq (256-wide)"),
+        (
+            "crossq_mrp[compile=True,policy_kwargs=dict(net_arch=[256, 256], n_components=5)]",
+            "crossq_mrp (compiled, 256-wide, K=5)",
+        ),
+        ("x[policy_kwargs=dict(net_arch=dict(pi=[64], qf=[256, 256]))]", "x (net_arch={'pi': [64], 'qf': [256, 256]})"),
+        ("ppo_pmoe[gate_gradient=routing_only]", "ppo_pmoe (gate_gradient=routing_only)"),
+    ],
+)
+def test_summary_tables_name_an_arm_by_its_key_and_what_differs(name: str, label: str) -> None:
+    from sb3_mixture.experiments.report import short_label
+
+    assert short_label(name) == label

@@ -24,7 +24,7 @@ import numpy as np
 
 from sb3_mixture.experiments.auc import auc_section, online_curve_section, weight_entropy_section
 from sb3_mixture.experiments.checkpoint import read_result
-from sb3_mixture.experiments.runner import shell_command
+from sb3_mixture.experiments.runner import parse_arm, shell_command
 
 REFERENCE = "sac"
 BOOTSTRAP_SEED = 0
@@ -174,10 +174,54 @@ def task_statistics(
     return scores, iqm_intervals(scores, reps), improvement
 
 
+def short_label(name: str) -> str:
+    """An arm as a table row names it: its key and what differs, e.g. ``crossq (256-wide)`` for
+    ``crossq[policy_kwargs=dict(net_arch=dict(pi=[256, 256], qf=[256, 256]))]``; the report keeps the full spec."""
+    import ast
+
+    key, arm = parse_arm(name)
+    changes: list[str] = []
+    for parameter, value in arm:
+        if parameter == "compile":
+            changes.append("compiled" if value == "True" else "eager")
+            continue
+        if parameter == "policy_kwargs":
+            try:
+                policy_kwargs = _dict_literal(ast.parse(value, mode="eval").body)
+            except (SyntaxError, ValueError):
+                changes.append(f"{parameter}={value}")
+                continue
+            for policy_parameter, policy_value in policy_kwargs.items():
+                if policy_parameter == "n_components":
+                    changes.append(f"K={policy_value}")
+                elif policy_parameter == "net_arch" and len({str(layers) for layers in _layer_lists(policy_value)}) == 1:
+                    widths = {width for layers in _layer_lists(policy_value) for width in layers}
+                    changes.append(f"{widths.pop()}-wide" if len(widths) == 1 else f"net {policy_value}")
+                else:
+                    changes.append(f"{policy_parameter}={policy_value}")
+            continue
+        changes.append(f"{parameter}={value}")
+    return f"{key} ({', '.join(changes)})" if changes else key
+
+
+def _dict_literal(node: Any) -> Any:
+    """A literal in RL Zoo's ``dict(name=value, ...)`` notation (``ast.literal_eval`` does not take calls)."""
+    import ast
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {item.arg: _dict_literal(item.value) for item in node.keywords}
+    return ast.literal_eval(node)
+
+
+def _layer_lists(net_arch: Any) -> list[list[int]]:
+    """The layer lists of a ``net_arch``: one list, or one per network (``dict(pi=..., qf=...)``)."""
+    return list(net_arch.values()) if isinstance(net_arch, dict) else [net_arch]
+
+
 def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
     """One Markdown table over several grids (each a run folder and the algorithm it is compared with): per task and
-    algorithm, the final return's IQM with its 95% CI, P(> reference) with its CI, and env-steps/s. The README's
-    results table is this output, so its numbers come from the committed run files."""
+    algorithm (by :func:`short_label`), the final return's IQM with its 95% CI, P(> reference) with its CI, and
+    env-steps/s. The README's results table is this output, so its numbers come from the committed run files."""
     lines = [
         "| task | steps | algorithm | runs | final return IQM [95% CI] | P(> baseline) [95% CI] | env-steps/s |",
         "|---|---|---|---|---|---|---|",
@@ -190,9 +234,10 @@ def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
                 for algo, runs in algos.items():
                     final = f"{iqm[algo].value:.0f} [{iqm[algo].low:.0f}, {iqm[algo].high:.0f}]"
                     poi = improvement.get(algo)
-                    poi_text = f"{poi.value:.2f} [{poi.low:.2f}, {poi.high:.2f}] vs {reference}" if poi else "-"
+                    poi_text = f"{poi.value:.2f} [{poi.low:.2f}, {poi.high:.2f}] vs {short_label(reference)}" if poi else "-"
                     speed = np.mean([run["env_steps_per_second"] for run in runs])
-                    lines.append(f"| {task} | {budget} | {algo} | {len(runs)} | {final} | {poi_text} | {speed:.0f} |")
+                    row = f"| {task} | {budget} | {short_label(algo)} | {len(runs)} | {final} | {poi_text} | {speed:.0f} |"
+                    lines.append(row)
     return "\n".join(lines) + "\n"
 
 
