@@ -15,8 +15,8 @@ from scipy import stats
 
 from sb3_mixture import PPOMixture, SACMixture
 from sb3_mixture.experiments import grid, run_grid, write_report
-from sb3_mixture.experiments.report import curve_intervals, improvement_intervals, iqm_intervals
 from sb3_mixture.experiments.runner import pending
+from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, iqm_intervals
 from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
 from tests.helpers import FAST_KWARGS
 
@@ -88,7 +88,8 @@ def test_report_reproduces_from_the_result_files(runs: Path, tmp_path: Path) -> 
     # Format-2 runs also carry sampled-action evaluations: their own table, against their own final returns.
     sampled = first[first.index("Evaluated with sampled actions") :]
     assert (tmp_path / "report_sb3_mixture__BimodalBandit-v0_default_120_sampled.png").is_file()
-    from sb3_mixture.experiments.report import final_scores, group_by_task, iqm_intervals, load_results
+    from sb3_mixture.experiments.results import final_scores, group_by_task, load_results
+    from sb3_mixture.experiments.statistics import iqm_intervals
 
     (task,) = group_by_task(load_results(runs)).values()
     expected = iqm_intervals({"sac_mrp": final_scores(task["sac_mrp"], "stochastic_returns")}, reps=300)["sac_mrp"]
@@ -124,7 +125,7 @@ def test_report_counts_the_runs_that_ever_succeeded(tmp_path: Path) -> None:
 
 def test_every_algorithm_of_a_figure_has_a_colour_of_its_own() -> None:
     """Keys keep one colour across figures; arms (here two of sac_mrp) take colours no other algorithm of the figure has."""
-    from sb3_mixture.experiments.report import algorithm_colours
+    from sb3_mixture.experiments.figures import algorithm_colours
 
     arms = ["sac_mrp[ent_coef=0.1]", "sac_mrp[policy_kwargs=dict(n_components=1)]", "ppo_pmoe[gate_gradient=routing_only]"]
     colours = algorithm_colours(["sac", "sac_mrp", *arms])
@@ -209,7 +210,7 @@ def test_aggregation_matches_rliable_called_directly() -> None:
 def test_relative_area_is_the_ratio_of_means_with_a_bootstrap_interval() -> None:
     """The PMOE paper's "% of PPO's AUC": 100 mean(x) / mean(y), its CI from resampling each arm's runs independently
     (checked against a numpy percentile bootstrap of its own); no ratio where the reference's areas can be <= 0."""
-    from sb3_mixture.experiments.report import relative_mean_intervals
+    from sb3_mixture.experiments.statistics import relative_mean_intervals
 
     generator = np.random.default_rng(0)
     x, y = generator.normal(120.0, 30.0, size=(8, 1)), generator.normal(100.0, 10.0, size=(8, 1))
@@ -344,7 +345,7 @@ def test_hyperparameter_overrides_reach_the_model_and_name_the_variant(
 
 def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``key[name=value,...]`` is another algorithm in the same task: its values reach its model only."""
-    from sb3_mixture.experiments.report import group_by_task, load_results
+    from sb3_mixture.experiments.results import group_by_task, load_results
 
     constructed: list[tuple[str, dict]] = []
 
@@ -477,7 +478,7 @@ def test_evaluation_acts_on_the_training_normalisation(tmp_path: Path, monkeypat
 def test_performance_profile_compares_the_tasks_every_algorithm_ran() -> None:
     """Task B lacks sac_mrp, and sac_mrp has 2 runs on A: the profile uses A alone, 2 runs each, normalised over A's
     5 runs (min 0, max 4). (It once took the run count of the first algorithm and padded missing tasks with NaN.)"""
-    from sb3_mixture.experiments.report import profile_matrices
+    from sb3_mixture.experiments.figures import profile_matrices
 
     tasks = {
         "A": {"sac": np.array([[0.0], [1.0], [2.0]]), "sac_mrp": np.array([[3.0], [4.0]])},
@@ -578,3 +579,22 @@ def test_the_former_module_name_still_runs_recorded_commands() -> None:
     command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--algos: unknown ['nope']" in completed.stderr
+
+
+def test_the_experiments_modules_import_only_those_before_them() -> None:
+    """docs/guide/benchmark.rst: no import circle, at module level or inside a function."""
+    import ast
+    from pathlib import Path
+
+    from sb3_mixture import experiments
+
+    order = ["checkpoint", "runner", "results", "statistics", "figures", "auc", "report"]
+    folder = Path(experiments.__file__).parent
+    for position, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {
+            node.module.rsplit(".", 1)[1]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sb3_mixture.experiments.")
+        }
+        assert imported <= set(order[:position]), f"{name} imports {sorted(imported - set(order[:position]))}"

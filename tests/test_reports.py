@@ -59,7 +59,7 @@ def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) 
 @pytest.mark.parametrize("report", REPORTS + SWEEPS, ids=[path.name for path in REPORTS + SWEEPS])
 def test_the_recorded_run_commands_name_every_arm(report: Path) -> None:
     """Each "Produced by" run line, pasted into a shell, trains arms that together cover every algorithm of the runs."""
-    from sb3_mixture.experiments.report import load_results, run_name
+    from sb3_mixture.experiments.results import load_results, run_name
 
     # Reports made before the package's rename record ``python -m sb3_mixture.benchmark``: the same runner.
     lines = [line for line in report.read_text().splitlines() if re.search(r"sb3_mixture\.(experiments|benchmark) run ", line)]

@@ -18,6 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from sb3_mixture.experiments.figures import algorithm_colours, legend_outside, plot_curves
+from sb3_mixture.experiments.results import curve_scores, load_results, run_name
+from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, iqm_intervals, relative_mean_intervals
+
 
 def online_auc(run: dict[str, Any]) -> float | None:
     """The run's area under its online learning curve per step, or None for a run file without training episodes."""
@@ -39,7 +43,6 @@ def online_curve(run: dict[str, Any], steps: np.ndarray) -> np.ndarray:
 def online_curve_section(algos: dict[str, list[dict[str, Any]]], reps: int, heading: str, image: Path) -> list[str]:
     """The online learning curves (IQM over runs with its 95% CI band, every 1/50 of the budget), where every run
     recorded its training episodes; nothing otherwise."""
-    from sb3_mixture.experiments.report import curve_intervals, plot_curves
 
     if any(online_auc(run) is None for runs in algos.values() for run in runs):
         return []
@@ -86,7 +89,6 @@ def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: in
     """A task's areas: IQM with its 95% CI of the evaluation area, its mean as a percentage of the reference's (the PMOE
     paper's tables; where the reference's areas are positive), the online area's IQM (where every run recorded it),
     P(> reference) on the online area (else the evaluation area), and the runs that never reached the goal."""
-    from sb3_mixture.experiments.report import improvement_intervals, iqm_intervals, relative_mean_intervals
 
     evaluation = {algo: scores(runs, "evaluation") for algo, runs in algos.items()}
     online = {algo: scores(runs, "online") for algo, runs in algos.items()}
@@ -115,7 +117,6 @@ def auc_section(algos: dict[str, list[dict[str, Any]]], reference: str, reps: in
 def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str, image: Path) -> list[str]:
     """The mixture weights' entropy over training (median over runs, band from the lowest to the highest run), for
     the algorithms whose policies are mixtures; nothing if none is."""
-    from sb3_mixture.experiments.report import algorithm_colours, curve_scores, legend_outside
     from sb3_mixture.plots import new_figure
 
     mixtures = {
@@ -142,7 +143,6 @@ def weight_entropy_section(algos: dict[str, list[dict[str, Any]]], heading: str,
 
 def sweep_settings(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
     """(env id, algorithm) -> setting (the variant: entropy coefficient and replaced hyperparameters) -> runs."""
-    from sb3_mixture.experiments.report import run_name
 
     settings: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
@@ -170,7 +170,6 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     """The sweep's table (mean and range of the area per setting, the best per algorithm and task marked) and one
     figure per task of the area against the entropy coefficient, each point the best over the other hyperparameters
     (the shape of the MRP paper's Fig. 6)."""
-    from sb3_mixture.experiments.report import algorithm_colours, legend_outside, load_results
     from sb3_mixture.experiments.runner import shell_command
     from sb3_mixture.plots import new_figure
 
