@@ -35,7 +35,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import sync_envs_normalization
 
 from sb3_mixture.common.distributions import GaussianMixture
-from sb3_mixture.experiments.runner import RunSpec, build
+from sb3_mixture.experiments.building import build
+from sb3_mixture.experiments.specs import RunSpec
 from sb3_mixture.pmoe.ppo_pmoe import PPOPMOE
 
 MIXTURE_MODES = ("heaviest mean", "sample", "weighted mean", "densest mean")

@@ -279,7 +279,8 @@ def test_runner_builds_what_rl_zoo_trains(tmp_path: Path) -> None:
 
     import yaml
 
-    from sb3_mixture.experiments.runner import RunSpec, build
+    from sb3_mixture.experiments.building import build
+    from sb3_mixture.experiments.specs import RunSpec
 
     key, env_id = "ppo_mixture", "MountainCarContinuous-v0"
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", key, "--env", env_id, "-n", "16", "--seed", "3"]
@@ -371,7 +372,7 @@ def test_an_arm_has_hyperparameters_of_its_own_and_its_own_name(tmp_path: Path, 
 
 @pytest.mark.parametrize("text", ["sac[]", "sac[batch_size]", "sac[=3]", "sac[batch_size=16"])
 def test_malformed_arms_are_refused(text: str) -> None:
-    from sb3_mixture.experiments.runner import parse_arm
+    from sb3_mixture.experiments.specs import parse_arm
 
     with pytest.raises(ValueError, match="an arm is key"):
         parse_arm(text)
@@ -383,7 +384,7 @@ def test_recorded_commands_paste_into_a_shell(tmp_path: Path, monkeypatch: pytes
     import json
     import shlex
 
-    from sb3_mixture.experiments.runner import shell_command
+    from sb3_mixture.experiments.provenance import shell_command
 
     arm = "sac_mrp[policy_kwargs=dict(n_components=2, net_arch=[8, 8])]"
     argv = ["run", "--algos", arm, "--envs", BANDIT, "--seeds", "0", "--budgets", "30"]
@@ -425,7 +426,8 @@ def test_cli_refuses_malformed_overrides(argument: str) -> None:
 def test_a_conf_dir_is_another_hyperparameter_set_and_names_the_variant(tmp_path: Path) -> None:
     import yaml
 
-    from sb3_mixture.experiments.runner import RunSpec, hyperparameters
+    from sb3_mixture.experiments.building import hyperparameters
+    from sb3_mixture.experiments.specs import RunSpec
 
     conf_dir = str(Path(__file__).resolve().parent.parent / "sb3_mixture" / "hyperparams" / "pmoe_paper")
     entry = yaml.safe_load((Path(conf_dir) / "ppo_pmoe.yml").read_text())["HalfCheetah-v5"]
@@ -442,7 +444,7 @@ def test_a_conf_dir_is_another_hyperparameter_set_and_names_the_variant(tmp_path
 
 def test_sb3_keys_on_v5_use_rl_zoo_v4_entries_like_the_package_keys() -> None:
     """RL Zoo has no v5 entries: without the fallback SB3's SAC would start learning at step 100, the mixture at 10000."""
-    from sb3_mixture.experiments.runner import hyperparameters
+    from sb3_mixture.experiments.building import hyperparameters
 
     assert hyperparameters("sac", "HalfCheetah-v5") == hyperparameters("sac", "HalfCheetah-v4")
     assert hyperparameters("sac", "HalfCheetah-v5")["learning_starts"] == 10000
@@ -588,7 +590,7 @@ def test_the_experiments_modules_import_only_those_before_them() -> None:
 
     from sb3_mixture import experiments
 
-    order = ["checkpoint", "runner", "results", "statistics", "figures", "auc", "report"]
+    order = ["checkpoint", "specs", "provenance", "building", "runner", "results", "statistics", "figures", "auc", "report"]
     folder = Path(experiments.__file__).parent
     for position, name in enumerate(order):
         tree = ast.parse((folder / f"{name}.py").read_text())

@@ -11,7 +11,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_mixture import PPOMixture, SACMixture
-from sb3_mixture.experiments.runner import hyperparameters
+from sb3_mixture.experiments.building import hyperparameters
 from sb3_mixture.zoo import algorithms
 from tests.helpers import HER_KWARGS
 

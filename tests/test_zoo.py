@@ -68,7 +68,7 @@ def test_the_pmoe_papers_settings_train_with_rl_zoos_conf_file(algo: str, tmp_pa
     command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "Hopper-v5", "-n", "128", "--eval-freq", "-1"]
     command += ["--conf-file", str(conf), "-f", "logs", "--hyperparams", "n_steps:64", "batch_size:32", "n_epochs:1"]
     check(run(command, tmp_path))
-    from sb3_mixture.experiments.runner import algorithm_classes
+    from sb3_mixture.experiments.building import algorithm_classes
 
     model = algorithm_classes()[algo].load(tmp_path / "logs" / algo / "Hopper-v5_1" / "Hopper-v5.zip")
     assert type(model.policy.features_extractor).__name__ == "MlpTrunk" and model.policy.share_features_extractor

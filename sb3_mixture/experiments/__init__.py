@@ -5,6 +5,7 @@ an alias: the run files of earlier grids record that name.
 """
 
 from sb3_mixture.experiments.report import summary_table, write_report
-from sb3_mixture.experiments.runner import RunSpec, grid, run_grid
+from sb3_mixture.experiments.runner import run_grid
+from sb3_mixture.experiments.specs import RunSpec, grid
 
 __all__ = ["RunSpec", "grid", "run_grid", "summary_table", "write_report"]

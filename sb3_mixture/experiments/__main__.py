@@ -20,7 +20,8 @@ from pathlib import Path
 
 from sb3_mixture.experiments.auc import write_sweep_report
 from sb3_mixture.experiments.report import REFERENCE, summary_table, write_report
-from sb3_mixture.experiments.runner import grid, parse_arm, run_grid
+from sb3_mixture.experiments.runner import run_grid
+from sb3_mixture.experiments.specs import grid, parse_arm
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        from sb3_mixture.experiments.runner import algorithm_classes
+        from sb3_mixture.experiments.building import algorithm_classes
 
         known = set(algorithm_classes())
         try:

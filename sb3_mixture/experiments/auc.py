@@ -170,7 +170,7 @@ def write_sweep_report(root: Path, output: Path, title: str) -> str:
     """The sweep's table (mean and range of the area per setting, the best per algorithm and task marked) and one
     figure per task of the area against the entropy coefficient, each point the best over the other hyperparameters
     (the shape of the MRP paper's Fig. 6)."""
-    from sb3_mixture.experiments.runner import shell_command
+    from sb3_mixture.experiments.provenance import shell_command
     from sb3_mixture.plots import new_figure
 
     results = load_results(root)

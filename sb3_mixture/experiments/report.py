@@ -18,8 +18,9 @@ import numpy as np
 
 from sb3_mixture.experiments.auc import auc_section, online_curve_section, weight_entropy_section
 from sb3_mixture.experiments.figures import plot_interval_estimates, plot_performance_profile, plot_task_curves
+from sb3_mixture.experiments.provenance import shell_command
 from sb3_mixture.experiments.results import final_scores, group_by_task, load_results, sampled_runs
-from sb3_mixture.experiments.runner import parse_arm, shell_command
+from sb3_mixture.experiments.specs import parse_arm
 from sb3_mixture.experiments.statistics import (
     BOOTSTRAP_SEED,
     improvement_intervals,

@@ -1,5 +1,5 @@
 """
-Run a grid of (algorithm key, env id, seed, budget[, entropy coefficient]) in parallel worker processes.
+Execute a grid's runs (:mod:`~sb3_mixture.experiments.specs`) in parallel worker processes.
 
 Each run writes one JSON file (written to a temporary name, then renamed, so an interrupted run leaves no result);
 a run whose file exists is skipped, so a grid can be interrupted and resumed, or split across machines that share
@@ -9,8 +9,6 @@ evaluation (:mod:`sb3_mixture.experiments.checkpoint`), so an interrupted run go
 
 from __future__ import annotations
 
-import ast
-import importlib.resources
 import json
 import os
 import platform
@@ -21,207 +19,21 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sb3_mixture.experiments.building import algorithm_classes, build
 from sb3_mixture.experiments.checkpoint import Checkpoint, read_result
+from sb3_mixture.experiments.provenance import code_commit, package_versions
+from sb3_mixture.experiments.specs import RunSpec
 
 RESULT_FORMAT = 2
 """2: adds ``stochastic_returns`` (the same evaluations with sampled actions) and ``online`` (the training episodes'
 returns and lengths, as SB3's Monitor records them, and whether each reached the goal). Format-1 files (deterministic
 evaluations only) still read."""
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of the grid."""
-
-    algo: str
-    env_id: str
-    seed: int
-    budget: int
-    ent_coef: float | None = None
-    overrides: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's, for every algorithm
-    arm: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's for this algorithm only
-    conf_dir: str | None = None  # a folder of RL Zoo files (<key>.yml) read instead of the package's and RL Zoo's
-
-    @property
-    def name(self) -> str:
-        """The algorithm as reports name it: the key, or ``key[name=value,...]`` for an arm of it."""
-        return self.algo if not self.arm else f"{self.algo}[{','.join(f'{key}={value}' for key, value in self.arm)}]"
-
-    @property
-    def variant(self) -> str:
-        """``"default"`` (the YAML's hyperparameters) or the hyperparameter set (``conf=<folder name>``), the overridden
-        entropy coefficient and hyperparameters."""
-        conf = [] if self.conf_dir is None else [f"conf={Path(self.conf_dir).name}"]
-        entropy = [] if self.ent_coef is None else [f"ent_coef={self.ent_coef:g}"]
-        changed = conf + entropy + [f"{name}={value}" for name, value in self.overrides]
-        return ",".join(changed) or "default"
-
-    def path(self, root: Path) -> Path:
-        env_folder = self.env_id.replace("/", "__")
-        return root / self.name / env_folder / self.variant / f"seed{self.seed}_budget{self.budget}.json"
-
-
-def grid(
-    algos: Sequence[str],
-    env_ids: Sequence[str],
-    seeds: Sequence[int],
-    budgets: Sequence[int],
-    ent_coefs: Sequence[float | None] = (None,),
-    overrides: dict[str, str] | None = None,
-    conf_dir: str | None = None,
-) -> list[RunSpec]:
-    """Every combination, in a fixed order (the order shards split); ``overrides`` and ``conf_dir`` (a folder of RL Zoo
-    files, one per key) apply to every run.
-
-    The algorithms vary fastest, so an interrupted grid holds complete comparisons (every algorithm on the same seeds)."""
-    fixed = tuple(sorted((overrides or {}).items()))
-    arms = [parse_arm(algo) for algo in algos]
-    return [
-        RunSpec(algo, env_id, seed, budget, ent_coef, fixed, arm, conf_dir)
-        for env_id in env_ids
-        for ent_coef in ent_coefs
-        for budget in budgets
-        for seed in seeds
-        for algo, arm in arms
-    ]
-
-
-def parse_arm(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """``"key"`` or ``"key[name=value,name=value]"`` (an arm: the key with hyperparameters of its own) -> (key, arm).
-    Commas inside brackets or parentheses belong to the value (``policy_kwargs=dict(a=1,b=2)``)."""
-    key, bracket, rest = text.partition("[")
-    if not bracket:
-        return text, ()
-    error = ValueError(f"an arm is key[name=value,...], got {text!r}")
-    if not rest.endswith("]"):
-        raise error
-    pairs, depth, start, body = [], 0, 0, rest[:-1]
-    for position, character in enumerate(body + ","):
-        if character in "([{":
-            depth += 1
-        elif character in ")]}":
-            depth -= 1
-        elif character == "," and depth == 0:
-            name, equals, value = body[start:position].partition("=")
-            if not equals or not name.strip() or not value.strip():
-                raise error
-            pairs.append((name.strip(), value.strip()))
-            start = position + 1
-    return key, tuple(pairs)
-
-
-def algorithm_classes() -> dict[str, Any]:
-    """RL Zoo key -> class: the package's keys, SB3's sac, td3, ppo and sb3-contrib's tqc, crossq."""
-    from sb3_contrib import TQC, CrossQ
-    from stable_baselines3 import PPO, SAC, TD3
-
-    from sb3_mixture.zoo import algorithms
-
-    return {"sac": SAC, "td3": TD3, "ppo": PPO, "tqc": TQC, "crossq": CrossQ, **algorithms()}
-
-
-def hyperparameters(algo: str, env_id: str, conf_dir: str | None = None) -> dict[str, Any]:
-    """The env's entry (else ``default``) of the package's RL Zoo YAML for ``algo``, or RL Zoo's own file for SB3's keys;
-    with ``conf_dir``, of ``<conf_dir>/<algo>.yml`` instead (another hyperparameter set, as RL Zoo's ``--conf-file``)."""
-    import yaml
-
-    from sb3_mixture.zoo import algorithms, config_path, sac_estimator_keys
-
-    if conf_dir is not None:
-        path = Path(conf_dir) / f"{algo}.yml"
-        if not path.is_file():
-            raise FileNotFoundError(f"conf_dir {conf_dir!r} has no {path.name} for algorithm {algo!r}")
-        text = path.read_text()
-    elif algo in algorithms():
-        text = Path(config_path(algo)).read_text()
-    else:
-        text = (importlib.resources.files("rl_zoo3") / "hyperparams" / f"{algo}.yml").read_text()
-    entries = yaml.safe_load(text)
-    entry = dict(entries.get(env_id) or _earlier_version_entry(entries, env_id) or entries.get("default") or {})
-    entry.setdefault("policy", "MlpPolicy")
-    if algo in sac_estimator_keys():  # the key sets the estimator, as under RL Zoo
-        entry["estimator"] = sac_estimator_keys()[algo]
-    return entry
-
-
-def _earlier_version_entry(entries: dict[str, Any], env_id: str) -> dict[str, Any] | None:
-    """The entry of the newest earlier version of ``env_id`` (``HalfCheetah-v4`` for ``HalfCheetah-v5``), or None.
-
-    RL Zoo's own files tune the MuJoCo tasks at v4 and have no v5 entries (rl_zoo3 2.9); the package's files repeat
-    the v4 entries for v5. Without this, SB3's keys would fall back to SB3's defaults on v5 (``learning_starts=100``
-    instead of 10000 for SAC, no observation normalisation for PPO) while the mixture keys use the tuned values."""
-    name, separator, version = env_id.rpartition("-v")
-    if not separator or not version.isdigit():
-        return None
-    for earlier in range(int(version) - 1, -1, -1):
-        if f"{name}-v{earlier}" in entries:
-            return entries[f"{name}-v{earlier}"]
-    return None
-
-
-def parse_value(text: str) -> Any:
-    """A hyperparameter value typed on the command line: a Python literal (``1e-3``, ``256``, ``True``), else the text
-    (RL Zoo's own string conventions, such as ``policy_kwargs: "dict(n_components=3)"``, still apply)."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def build(spec: RunSpec, folder: Path) -> tuple[Any, Any, Any, dict[str, Any], list[Any]]:
-    """The run's model, training env and evaluation env, built by RL Zoo's own ``ExperimentManager`` (the path of
-    ``python -m rl_zoo3.train``): its reading of the entry (``policy_kwargs`` expressions, ``lin_`` schedules,
-    ``normalize``, ``env_wrapper``, ``frame_stack``, action noise, callbacks) is the one a user gets. The runner only
-    resolves the entry (:func:`hyperparameters`: v5 tasks take the v4 entry, a SACMixture key its estimator) and adds
-    the run's overrides, as ``--hyperparams`` would. Returns also the entry with its overrides and RL Zoo's callbacks of
-    the entry (its ``callback`` key). RL Zoo's logs (Monitor files, ``config.yml``) go to ``folder``. One torch thread
-    (runs go side by side)."""
-    import argparse
-    import contextlib
-    import io
-
-    import torch as th
-    import yaml
-    from rl_zoo3.exp_manager import ExperimentManager
-    from rl_zoo3.utils import ALGOS
-
-    import sb3_mixture  # noqa: F401  (registers the environments)
-    from sb3_mixture.zoo import register
-
-    if spec.algo not in ALGOS:
-        register()  # the package's keys in RL Zoo's tables where the start-up hook is disabled
-    th.set_num_threads(1)
-    entry = hyperparameters(spec.algo, spec.env_id, spec.conf_dir)
-    overrides = {name: parse_value(value) for name, value in (*spec.overrides, *spec.arm)}
-    if spec.ent_coef is not None:
-        overrides["ent_coef"] = spec.ent_coef
-    config = folder / "config.yml"
-    config.write_text(yaml.safe_dump({spec.env_id: entry}))
-    arguments: dict[str, Any] = dict(
-        algo=spec.algo, env_id=spec.env_id, seed=spec.seed, n_timesteps=spec.budget, hyperparams=overrides
-    )
-    manager = ExperimentManager(
-        argparse.Namespace(**arguments),
-        log_folder=str(folder),
-        eval_freq=-1,  # the runner evaluates (and records) itself
-        verbose=0,
-        config=str(config),
-        **arguments,
-    )
-    with contextlib.redirect_stdout(io.StringIO()):  # RL Zoo prints the hyperparameters of every run
-        experiment = manager.setup_experiment()
-        assert experiment is not None  # None only when optimising hyperparameters
-        model, _ = experiment
-        # RL Zoo's evaluation env: Monitor, the entry's wrappers, VecNormalize frozen without reward normalisation.
-        eval_env = manager.create_envs(manager.n_eval_envs, eval_env=True)
-    eval_env.seed(10_000 + spec.seed)
-    return model, model.get_env(), eval_env, {**entry, **overrides}, manager.callbacks
 
 
 def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
@@ -337,7 +149,7 @@ def _execute(
         "env_steps_per_second": model.num_timesteps / max(training_time[0], 1e-9),
         "command": command,
         "machine": platform.node(),
-        "code_commit": _code_commit(),
+        "code_commit": code_commit(),
         "versions": package_versions(),
     }
     path = spec.path(root)
@@ -347,69 +159,6 @@ def _execute(
     temporary.replace(path)  # atomic: a result file is always complete
     checkpoint.delete()
     return result
-
-
-def _code_commit() -> str | None:
-    """The git commit of the package's source when it runs from a checkout (grids span sessions and code changes)."""
-    import subprocess
-
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return completed.stdout.strip() or None
-
-
-# What a run's numbers depend on besides the code: the simulator and the libraries around it (None: not installed).
-RECORDED_PACKAGES = (
-    "torch",
-    "numpy",
-    "gymnasium",
-    "mujoco",
-    "stable-baselines3",
-    "sb3-contrib",
-    "rl-zoo3",
-    "dm-control",
-    "shimmy",
-    "gymnasium-robotics",
-)
-
-
-def package_versions() -> dict[str, str | None]:
-    """Python's version and the installed versions of :data:`RECORDED_PACKAGES`, as a run file records them."""
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in RECORDED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def shell_command(recorded: str) -> str:
-    """``recorded`` (a run file's ``command``) as a line to paste into a shell: each argument quoted where it needs it.
-
-    Run files written before the runner quoted its arguments hold them joined by single spaces, so an arm such as
-    ``crossq[policy_kwargs=dict(net_arch=[256, 256])]`` was split at its space: the words are joined back while a
-    bracket is open. A command that is quoted already comes back unchanged."""
-    split = shlex.split(recorded)
-    if "'" in recorded or '"' in recorded:  # written by shlex.join: its words are whole, brackets in them or not
-        return shlex.join(split)
-    words: list[str] = []
-    depth = 0
-    for word in split:
-        if depth > 0:
-            words[-1] += " " + word
-        else:
-            words.append(word)
-        depth += sum(word.count(opening) for opening in "([{") - sum(word.count(closing) for closing in ")]}")
-    if depth != 0:
-        raise ValueError(f"unbalanced brackets in the recorded command {recorded!r}")
-    return shlex.join(words)
 
 
 def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1)) -> list[RunSpec]:
