@@ -44,15 +44,16 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_mixture import SACAWMP, SACGMM, SACM, SACPMOE, CrossQMixture, PPOMixture, SACMixture, TQCMixture
 
 Factory = Callable[[str], BaseAlgorithm]
-# Methods timed per phase; collection and training are SB3's own methods. The steps inside a gradient step are timed
-# for the eager models only: a compiled step is one graph.
+# Methods timed per phase; collection and training are SB3's own methods. Inside a gradient step (eager models only: a
+# compiled step is one graph) a phase is its loss hook plus its optimizer step, told apart by the logged loss's name.
 PHASES = {"collect_rollouts": "collection", "train": "training"}
 STEP_PHASES = {
-    "_critic_step": "critic",
-    "_actor_step": "actor",
-    "_entropy_coefficient_step": "temperature",
-    "_target_step": "target update",
+    "_value_step": "critic",  # SAC v1's value network (SAC-GMM, SAC-AWMP), with its own optimizer step
+    "_critic_loss": "critic",
+    "_actor_loss": "actor",
+    "_update_targets": "target update",
 }
+OPTIMIZER_STEP_PHASES = {"critic_loss": "critic", "actor_loss": "actor", "ent_coef_loss": "temperature"}
 SMALL: dict[str, Any] = dict(
     batch_size=32, tau=0.01, buffer_size=100_000, ent_coef=0.1, learning_starts=100, policy_kwargs=dict(net_arch=[64, 64])
 )
@@ -121,21 +122,32 @@ def ppo_candidates(setting: str) -> dict[str, Factory]:
     }
 
 
-def time_phases(model: BaseAlgorithm, phases: dict[str, str]) -> dict[str, float]:
-    """Wrap the model's phase methods with timers (instance attributes); returns the seconds summed per phase."""
+def time_phases(model: BaseAlgorithm, phases: dict[str, str], optimizer_steps: bool) -> dict[str, float]:
+    """Wrap the model's phase methods with timers (instance attributes), and its ``_optimizer_step`` where
+    ``optimizer_steps``; returns the seconds summed per phase."""
     seconds: dict[str, float] = defaultdict(float)
-    for method_name, phase in phases.items():
-        if not hasattr(model, method_name):
-            continue
-        method = getattr(model, method_name)
 
-        def timed(*args: Any, _method: Callable[..., Any] = method, _phase: str = phase, **kwargs: Any) -> Any:
+    def timer(method: Callable[..., Any], phase_of: Callable[..., str | None]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
-            result = _method(*args, **kwargs)
-            seconds[_phase] += time.perf_counter() - start
+            result = method(*args, **kwargs)
+            phase = phase_of(*args, **kwargs)
+            if phase is not None:
+                seconds[phase] += time.perf_counter() - start
             return result
 
-        setattr(model, method_name, timed)
+        return timed
+
+    for method_name, phase in phases.items():
+        if hasattr(model, method_name):
+            setattr(model, method_name, timer(getattr(model, method_name), lambda *args, _phase=phase, **kwargs: _phase))
+
+    def optimizer_step_phase(optimizer: Any, loss: Any, name: str, logs: Any) -> str | None:
+        return OPTIMIZER_STEP_PHASES.get(name)  # None for the value network's: timed inside _value_step already
+
+    optimizer_step = "_optimizer_step"
+    if optimizer_steps and hasattr(model, optimizer_step):
+        setattr(model, optimizer_step, timer(getattr(model, optimizer_step), optimizer_step_phase))
     return seconds
 
 
@@ -154,7 +166,7 @@ def measure(
     phase_seconds = {}
     for name, model in models.items():
         compiled = getattr(model, "compile", False)
-        phase_seconds[name] = time_phases(model, PHASES if compiled else {**PHASES, **STEP_PHASES})
+        phase_seconds[name] = time_phases(model, PHASES if compiled else {**PHASES, **STEP_PHASES}, not compiled)
     elapsed: dict[str, list[float]] = {name: [] for name in models}
     names = list(models)
     for round_index in range(rounds):

@@ -210,10 +210,19 @@ def critic_network_outputs(networks: Sequence[nn.Module], features: th.Tensor, a
     batch_size, n_actions, _ = actions.shape
     q_input = th.cat([features.unsqueeze(1).expand(-1, n_actions, -1), actions], dim=-1).reshape(batch_size * n_actions, -1)
     outputs = [
-        th.func.functional_call(network, {name: param.detach() for name, param in network.named_parameters()}, (q_input,))
-        for network in networks
+        th.func.functional_call(network, _detached_parameters(network), (q_input,), tie_weights=False) for network in networks
     ]
     return th.stack(outputs, dim=1).view(batch_size, n_actions, len(networks), -1)
+
+
+def _detached_parameters(module: nn.Module, prefix: str = "") -> dict[str, th.Tensor]:
+    """Detached copies of ``module``'s parameters by name, read from the modules' own dictionaries: a compiled step may
+    not call ``named_parameters`` on a module whose mode it has switched (CrossQ's BatchRenorm layers)."""
+    parameters = {prefix + name: param.detach() for name, param in module._parameters.items() if param is not None}
+    for child_name, child in module._modules.items():
+        if child is not None:
+            parameters.update(_detached_parameters(child, f"{prefix}{child_name}."))
+    return parameters
 
 
 def check_compilable_critic(critic: ContinuousCritic, algorithm: str) -> None:

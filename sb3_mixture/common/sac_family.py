@@ -1,12 +1,10 @@
 """
-The SAC family's base: a mixture actor and a training step made of named steps, over SB3's SAC or one of sb3-contrib's
+The SAC family's base: a mixture actor and one training step with hooks, over SB3's SAC or one of sb3-contrib's
 SAC-style algorithms (TQC, CrossQ).
 
-:class:`SACFamilyMixin` holds the training step and goes before the algorithm class: :class:`SACFamily` is
-``SACFamilyMixin`` over SB3's ``SAC``, abstract; every SAC algorithm of the package (SACMixture and its estimators,
-SACM/S2ACM, PMOE-SAC, SAC-GMM, SAC-AWMP) is a subclass that overrides some of the steps below and lists them in its
-docstring. TQCMixture and CrossQMixture put the same mixin over sb3-contrib's TQC and CrossQ and override the critic's
-steps. :class:`EstimatorMixin` adds the choice of actor-gradient estimator (``estimator=``) to any of them.
+:class:`SACFamily` is :class:`SACFamilyMixin` over SB3's ``SAC``, the base of every SAC algorithm of the package;
+TQCMixture and CrossQMixture put the mixin over sb3-contrib's TQC and CrossQ. :class:`EstimatorMixin` adds the choice of
+actor-gradient estimator (``estimator=``) to any of them.
 """
 
 from collections import defaultdict
@@ -75,28 +73,14 @@ class Minibatch:
 class SACFamilyMixin(_OffPolicyBase):
     """
     The SAC family's training step, put before SB3's ``SAC`` (:class:`SACFamily`) or a SAC-style algorithm of
-    sb3-contrib (TQC, CrossQ): a squashed Gaussian mixture actor
-    (:class:`~sb3_mixture.common.sac_policies.MixturePolicyMixin`) and a training step made of named steps, so that an
-    algorithm overrides the steps its paper changes and nothing else.
+    sb3-contrib (TQC, CrossQ), with a squashed Gaussian mixture actor
+    (:class:`~sb3_mixture.common.sac_policies.MixturePolicyMixin`).
 
-    ``train`` runs :meth:`_before_gradient_steps` once, then for each gradient step :meth:`_sample_minibatch` (a replay
-    minibatch, its discounts and the current alpha) and :meth:`_gradient_step`:
-
-    1. :meth:`_critic_step`: :meth:`_critic_loss` (SAC's: the soft target of :meth:`_target_q_values`, half the summed
-       squared TD errors of the critics), one optimizer step;
-    2. :meth:`_actor_step`: :meth:`_actor_loss` (the mixture at the actor's states, scored by
-       :meth:`_mixture_actor_loss`, which every algorithm defines), one optimizer step; skipped on the gradient steps
-       where :meth:`_updates_actor` says so (CrossQ's delayed policy updates);
-    3. :meth:`_entropy_coefficient_step`: SAC's temperature step on the actor loss's ``entropy_log_prob``, with the
-       actor's step;
-    4. :meth:`_target_step`: SAC's Polyak update of the target critic (:meth:`_update_critic_target`), every
-       ``target_update_interval`` gradient steps.
-
-    Each loss is built after the step it depends on (a features extractor shared with the critic has just changed), and
-    each optimizer step goes through :meth:`_optimizer_step`. With ``compile=True`` :meth:`_gradient_step` runs as one
-    ``torch.compile`` graph: the losses, their gradients (``torch.autograd.grad``), the Adam updates
-    (:func:`~sb3_mixture.common.compile.adam_update`) and the target update, so an override of a step must stay
-    traceable (tensors in and out, no ``.item()``, no Python branch on a tensor's value).
+    :meth:`_gradient_step` is the whole step, in order: critic, actor, temperature, target. An algorithm changes it
+    through the hooks that follow it in this class (its minibatch, the critic's loss and target, the actor's loss and
+    the Q-values that score it, the target update) and lists those it overrides in its docstring. With ``compile=True``
+    the step runs as one ``torch.compile`` graph, so an override must stay traceable: tensors in and out, no
+    ``.item()``, no Python branch on a tensor's value.
 
     :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)``
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -244,31 +228,37 @@ class SACFamilyMixin(_OffPolicyBase):
                 last_actor_update = (minibatch, actor_loss)
         self._record_train_logs(gradient_steps, logs, last_actor_update)
 
-    def _updates_actor(self, gradient_step: int) -> bool:
-        """Whether the ``gradient_step``-th step of this ``train`` call updates the actor and alpha (every step in SAC)."""
-        return True
+    def _gradient_step(
+        self, minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool
+    ) -> ActorLoss | None:
+        """One gradient step of every network, in SAC's order; an algorithm changes it through the hooks below. Returns
+        the actor's loss, detached (with its mixture, for the statistics), or None when the actor was not updated."""
+        self._value_step(minibatch, logs)
 
-    def _updates_target(self, gradient_step: int) -> bool:
-        """Whether the ``gradient_step``-th step of this ``train`` call updates the target critic (SAC: every
-        ``target_update_interval`` steps of the call)."""
-        return gradient_step % self.target_update_interval == 0
+        # Critic: toward the soft target (each loss is built after the step before it, as a shared features extractor
+        # has just changed).
+        critic_loss = self._critic_loss(minibatch)
+        self._optimizer_step(self.critic.optimizer, critic_loss, "critic_loss", logs)
 
-    def _compiled_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
-        """The compiled :meth:`_gradient_step`, made at the first gradient step after the optimizers are final (an
-        algorithm may replace one in its ``_setup_model``, and loading replaces their states)."""
-        if self._compiled_gradient_step is None:
-            for optimizer in self._trained_optimizers():
-                prepare_adam(optimizer)
-            self._compiled_gradient_step = self._compile_gradient_step()
-        return self._compiled_gradient_step
+        actor_loss = None
+        if update_actor:
+            # Actor: the mixture at the actor minibatch's states, scored by the algorithm's loss.
+            actor_loss = self._actor_loss(minibatch)
+            self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
+            for key, value in (actor_loss.logs or {}).items():
+                logs[key].append(value)
+            # Temperature, when tuned: log alpha toward the target entropy, on the actor loss's log-density estimate.
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                assert not isinstance(self.target_entropy, str)  # a number once set up
+                ent_coef_loss = -(self.log_ent_coef * (actor_loss.entropy_log_prob + self.target_entropy)).mean()
+                self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
+            actor_loss = actor_loss._replace(loss=actor_loss.loss.detach())
 
-    def _compile_gradient_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
-        """:meth:`_gradient_step` as one compiled graph (an algorithm whose step cannot be one graph splits it here)."""
-        return compile_function(self._gradient_step)
+        if update_target:
+            self._update_targets()
+        return actor_loss
 
-    def set_parameters(self, *args: Any, **kwargs: Any) -> None:
-        super().set_parameters(*args, **kwargs)
-        self._compiled_gradient_step = None  # new optimizer states: prepare them again
+    # The hooks of the training step, in its order: an algorithm overrides those its paper changes.
 
     def _before_gradient_steps(self) -> None:
         """Work done once per ``train`` call, before its gradient steps (none for SAC)."""
@@ -278,32 +268,17 @@ class SACFamilyMixin(_OffPolicyBase):
         replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
         return self._minibatch_from(replay_data, replay_data, logs)
 
-    def _minibatch_from(self, replay_data: ReplayBufferSamples, actor_data: ReplayBufferSamples, logs: TrainLogs) -> Minibatch:
-        # For n-step replay, discount factor is gamma**n_steps (when no early termination)
-        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-        ent_coef = self._entropy_coefficient()
-        logs["ent_coef"].append(ent_coef.mean())
-        return Minibatch(replay_data, discounts, ent_coef, actor_data)
+    def _updates_actor(self, gradient_step: int) -> bool:
+        """Whether the ``gradient_step``-th step of this ``train`` call updates the actor and alpha (every step in SAC)."""
+        return True
 
-    def _gradient_step(
-        self, minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool
-    ) -> ActorLoss | None:
-        """One gradient step of every network (of the critic only, unless ``update_actor``); returns the actor's loss,
-        detached (with its mixture, for the statistics), or None when the actor was not updated."""
-        self._critic_step(minibatch, logs)
-        actor_loss = self._actor_and_alpha_step(minibatch, logs) if update_actor else None
-        self._target_step(update_target)
-        return actor_loss
+    def _updates_target(self, gradient_step: int) -> bool:
+        """Whether the ``gradient_step``-th step of this ``train`` call updates the target critic (SAC: every
+        ``target_update_interval`` steps of the call)."""
+        return gradient_step % self.target_update_interval == 0
 
-    def _actor_and_alpha_step(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
-        """The actor's step, then alpha's on its log-density estimate; the actor's loss comes back detached."""
-        actor_loss = self._actor_step(minibatch, logs)
-        self._entropy_coefficient_step(actor_loss.entropy_log_prob, logs)
-        return actor_loss._replace(loss=actor_loss.loss.detach())
-
-    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
-        """The critic's step on :meth:`_critic_loss`."""
-        self._optimizer_step(self.critic.optimizer, self._critic_loss(minibatch), "critic_loss", logs)
+    def _value_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        """A step before the critic's: SAC v1's state-value network (:class:`~sb3_mixture.common.value.ValueSACFamily`)."""
 
     def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
         """SAC's: half the sum over the critics of the squared TD error toward :meth:`_target_q_values`."""
@@ -322,14 +297,6 @@ class SACFamilyMixin(_OffPolicyBase):
             next_q_values = next_q_values.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
             return replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-    def _actor_step(self, minibatch: Minibatch, logs: TrainLogs) -> ActorLoss:
-        """The actor's step on :meth:`_actor_loss`."""
-        actor_loss = self._actor_loss(minibatch)
-        self._optimizer_step(self.actor.optimizer, actor_loss.loss, "actor_loss", logs)
-        for key, value in (actor_loss.logs or {}).items():
-            logs[key].append(value)
-        return actor_loss
-
     def _actor_loss(self, minibatch: Minibatch) -> ActorLoss:
         """The mixture at the actor minibatch's states, scored by :meth:`_mixture_actor_loss`; the detached mixture rides
         along for the logged statistics (no extra forward pass)."""
@@ -346,26 +313,37 @@ class SACFamilyMixin(_OffPolicyBase):
         or overrides :meth:`_actor_loss` whole where its loss needs more than the mixture at the states."""
         raise NotImplementedError(f"{type(self).__name__} defines _mixture_actor_loss or overrides _actor_loss")
 
-    def _entropy_coefficient_step(self, entropy_log_prob: th.Tensor, logs: TrainLogs) -> None:
-        """SAC's temperature step, when alpha is tuned, fed with the actor loss's log-density estimate."""
-        if self.ent_coef_optimizer is None or self.log_ent_coef is None:
-            return
-        ent_coef_loss = self._entropy_coefficient_loss(entropy_log_prob)
-        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss, "ent_coef_loss", logs)
+    def _actor_q_values(self, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """The critic's value of M actions per state for an actor loss, ``[B, M]`` from ``[B, M, D]`` actions,
+        differentiable with respect to the actions only: SAC's minimum over its twin critics."""
+        return min_critic_values(self.critic, observations, actions)
 
-    def _entropy_coefficient_loss(self, entropy_log_prob: th.Tensor) -> th.Tensor:
-        assert self.log_ent_coef is not None and not isinstance(self.target_entropy, str)  # a number once set up
-        return -(self.log_ent_coef * (entropy_log_prob + self.target_entropy)).mean()
-
-    def _target_step(self, update_target: bool) -> None:
-        """SAC's Polyak update of the target critic, where ``update_target`` (every ``target_update_interval`` steps)."""
-        if update_target:
-            self._update_critic_target()
-
-    def _update_critic_target(self) -> None:
+    def _update_targets(self) -> None:
+        """SAC's Polyak update of the target critic (on the steps :meth:`_updates_target` allows)."""
         polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
         # Copy running stats, see SB3 GH issue #996
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def _minibatch_from(self, replay_data: ReplayBufferSamples, actor_data: ReplayBufferSamples, logs: TrainLogs) -> Minibatch:
+        """The :class:`Minibatch` of a critic's and an actor's replay samples, with the discounts and alpha (logged)."""
+        # For n-step replay, discount factor is gamma**n_steps (when no early termination)
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        ent_coef = self._entropy_coefficient()
+        logs["ent_coef"].append(ent_coef.mean())
+        return Minibatch(replay_data, discounts, ent_coef, actor_data)
+
+    def _compiled_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
+        """:meth:`_gradient_step` as one compiled graph, made at the first gradient step after the optimizers are final
+        (an algorithm may replace one in its ``_setup_model``, and loading replaces their states)."""
+        if self._compiled_gradient_step is None:
+            for optimizer in self._trained_optimizers():
+                prepare_adam(optimizer)
+            self._compiled_gradient_step = compile_function(self._gradient_step)
+        return self._compiled_gradient_step
+
+    def set_parameters(self, *args: Any, **kwargs: Any) -> None:
+        super().set_parameters(*args, **kwargs)
+        self._compiled_gradient_step = None  # new optimizer states: prepare them again
 
     def _optimizer_step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, name: str, logs: TrainLogs) -> None:
         """Minimise ``loss`` by one step of ``optimizer`` and log it under ``train/<name>``. Eager: backward and the
@@ -450,11 +428,6 @@ class SACFamilyMixin(_OffPolicyBase):
         )
         self._record_mixture_statistics()  # the values since the last write stay readable, as SB3's own logs do
         return self
-
-    def _actor_q_values(self, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
-        """The critic's value of M actions per state for an actor loss, ``[B, M]`` from ``[B, M, D]`` actions,
-        differentiable with respect to the actions only: SAC's minimum over its twin critics."""
-        return min_critic_values(self.critic, observations, actions)
 
 
 class SACFamily(SACFamilyMixin, SAC):  # type: ignore[misc]  # the mixin's actor and policy are SAC's, narrowed

@@ -90,12 +90,13 @@ class ValueMixtureSACPolicy(MixtureSACPolicy):
 
 class ValueSACFamily(SACFamily):
     """
-    The SAC family with a state-value network (SAC v1, Haarnoja et al. 2018): the steps SAC-GMM and SAC-AWMP share.
+    The SAC family with a state-value network (SAC v1, Haarnoja et al. 2018, https://arxiv.org/abs/1801.01290): the
+    steps SAC-GMM and SAC-AWMP share.
 
-    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_critic_step` is two optimizer steps,
-    the value network toward :meth:`_value_targets` (:meth:`_value_loss`), then the critic toward
-    ``r + gamma (1 - d) V_target(s')`` (:meth:`_target_q_values`; SB3's ``critic_target`` is not used by it);
-    :meth:`_target_step` is the Polyak update of ``V_target``. Subclasses define :meth:`_value_targets`.
+    Hooks overridden (:class:`~sb3_mixture.common.sac_family.SACFamilyMixin`): :meth:`_value_step` trains ``V`` toward
+    :meth:`_value_targets`, which subclasses define; :meth:`_target_q_values` is ``r + gamma (1 - d) V_target(s')``
+    (SB3's ``critic_target`` is not used by it); :meth:`_update_targets` is the Polyak update of ``V_target``, at
+    every step (:meth:`_updates_target`).
     """
 
     policy: ValueMixtureSACPolicy
@@ -107,13 +108,10 @@ class ValueSACFamily(SACFamily):
         """The value network's regression targets, ``[B, 1]``, without gradient."""
         raise NotImplementedError(f"{type(self).__name__} defines _value_targets")
 
-    def _critic_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
-        self._optimizer_step(self.policy.value.optimizer, self._value_loss(minibatch), "value_loss", logs)
-        # Built after the value step: V_target is not V, but a features extractor shared with V would have changed.
-        super()._critic_step(minibatch, logs)
-
-    def _value_loss(self, minibatch: Minibatch) -> th.Tensor:
-        return 0.5 * F.mse_loss(self.policy.value(minibatch.replay_data.observations), self._value_targets(minibatch))
+    def _value_step(self, minibatch: Minibatch, logs: TrainLogs) -> None:
+        """SAC v1's value step, before the critic's: half the squared error of ``V(s)`` to :meth:`_value_targets`."""
+        value_loss = 0.5 * F.mse_loss(self.policy.value(minibatch.replay_data.observations), self._value_targets(minibatch))
+        self._optimizer_step(self.policy.value.optimizer, value_loss, "value_loss", logs)
 
     def _target_q_values(
         self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: th.Tensor
@@ -123,10 +121,10 @@ class ValueSACFamily(SACFamily):
             next_values = self.policy.value_target(replay_data.next_observations)
             return replay_data.rewards + (1 - replay_data.dones) * discounts * next_values
 
-    def _target_step(self, update_target: bool) -> None:
-        """The Polyak update of ``V_target``, at every gradient step (SAC v1's; ``target_update_interval`` is SAC v2's
-        critic target's)."""
-        self._update_value_target()
+    def _updates_target(self, gradient_step: int) -> bool:
+        """Every gradient step (SAC v1's; ``target_update_interval`` is SAC v2's critic target's)."""
+        return True
 
-    def _update_value_target(self) -> None:
+    def _update_targets(self) -> None:
+        """The Polyak update of ``V_target``."""
         self.policy.update_value_target(self.tau)

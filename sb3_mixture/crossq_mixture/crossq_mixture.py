@@ -1,4 +1,3 @@
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch as th
@@ -7,10 +6,9 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch.nn import functional as F
 
-from sb3_mixture.common.compile import compile_function
 from sb3_mixture.common.critic import critic_network_outputs
 from sb3_mixture.common.estimators import ActorLoss
-from sb3_mixture.common.sac_family import EstimatorMixin, Minibatch, SACFamilyMixin, TrainLogs
+from sb3_mixture.common.sac_family import EstimatorMixin, Minibatch, SACFamilyMixin
 from sb3_mixture.crossq_mixture.policies import (
     CnnPolicy,
     CrossQMixtureActor,
@@ -36,12 +34,11 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
     scored by the minimum of the critics in evaluation mode, as CrossQ's own actor loss. With ``n_components=1`` and
     ``estimator="mrp"`` the actor loss is CrossQ's.
 
-    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamilyMixin`): :meth:`_critic_loss` (CrossQ's joint
+    Hooks overridden (:class:`~sb3_mixture.common.sac_family.SACFamilyMixin`): :meth:`_critic_loss` (CrossQ's joint
     forward of the current and next state-action pairs through the critics in training mode, so the batch statistics
     cover both, toward the minimum over critics of the next pair's values), :meth:`_actor_q_values` (the critics in
-    evaluation mode), :meth:`_gradient_step` (the BatchRenorm modes switched between the critic's and the actor's
-    phases, as CrossQ switches them; compiled, one graph per phase), :meth:`_updates_actor` (every ``policy_delay``
-    gradient steps, with alpha's step) and :meth:`_updates_target` (never: no target network).
+    evaluation mode), :meth:`_actor_loss` (the actor's BatchRenorm in training mode), :meth:`_updates_actor` (every
+    ``policy_delay`` gradient steps, with alpha's step) and :meth:`_updates_target` (never: no target network).
 
     Parameters: ``estimator``, ``estimator_kwargs`` and ``compile`` as
     :class:`~sb3_mixture.common.sac_family.EstimatorMixin` and :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`;
@@ -76,60 +73,35 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
     def _updates_target(self, gradient_step: int) -> bool:
         return False
 
-    def _gradient_step(
-        self, minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool
-    ) -> ActorLoss | None:
-        return self._step_in_phases(self._critic_step, self._actor_and_alpha_step, minibatch, logs, update_actor)
-
-    def _compile_gradient_step(self) -> Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None]:
-        """Two graphs per step, the critic's and the actor's: the BatchRenorm layers' modes are switched between them
-        (a compiled graph cannot switch a module's mode and then run it)."""
-        critic_phase, actor_phase = compile_function(self._critic_step), compile_function(self._actor_and_alpha_step)
-
-        def step(minibatch: Minibatch, logs: TrainLogs, update_actor: bool, update_target: bool) -> ActorLoss | None:
-            return self._step_in_phases(critic_phase, actor_phase, minibatch, logs, update_actor)
-
-        return step
-
-    def _step_in_phases(
-        self,
-        critic_phase: Callable[[Minibatch, TrainLogs], None],
-        actor_phase: Callable[[Minibatch, TrainLogs], ActorLoss],
-        minibatch: Minibatch,
-        logs: TrainLogs,
-        update_actor: bool,
-    ) -> ActorLoss | None:
-        """CrossQ's modes: the critic's step with the critics' BatchRenorm in training mode (the joint batch updates
-        their statistics) and the actor's in evaluation mode (the next actions); the actor's step the other way round."""
-        self.actor.set_bn_training_mode(False)
-        self.critic.set_bn_training_mode(True)
-        critic_phase(minibatch, logs)
-        self.critic.set_bn_training_mode(False)
-        if not update_actor:
-            return None
-        self.actor.set_bn_training_mode(True)
-        actor_loss = actor_phase(minibatch, logs)
-        self.actor.set_bn_training_mode(False)
-        return actor_loss
-
     def _critic_loss(self, minibatch: Minibatch) -> th.Tensor:
         """CrossQ's: one forward pass of the current and next pairs, so the batch statistics are those of their mixture
-        (the CrossQ paper, Sec. 3), toward the minimum over the critics of the next pair's values."""
+        (the CrossQ paper, Sec. 3), toward the minimum over the critics of the next pair's values. CrossQ's modes: the
+        critics' BatchRenorm in training mode (the joint batch updates their statistics), the actor's in evaluation
+        mode (the next actions); the critics' back in evaluation mode for the actor's loss."""
+        self.policy.set_batch_renorm_modes(actor=False, critic=True)
         replay_data, batch_size = minibatch.replay_data, minibatch.replay_data.rewards.shape[0]
         with th.no_grad():
             next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
         all_observations = _concatenate(replay_data.observations, replay_data.next_observations)
         all_actions = th.cat([replay_data.actions, next_actions], dim=0)
         current_q_values, next_q_values = th.split(th.cat(self.critic(all_observations, all_actions), dim=1), batch_size)
+        self.policy.set_batch_renorm_modes(actor=False, critic=False)
         with th.no_grad():
             next_q_values = next_q_values.min(dim=1, keepdim=True).values - minibatch.ent_coef * next_log_prob.reshape(-1, 1)
             target_q_values = replay_data.rewards + (1 - replay_data.dones) * minibatch.discounts * next_q_values
         squared_errors = [F.mse_loss(current_q_values[:, [i]], target_q_values) for i in range(self.critic.n_critics)]
         return 0.5 * th.stack(squared_errors).sum()
 
+    def _actor_loss(self, minibatch: Minibatch) -> ActorLoss:
+        """The estimator's loss with the actor's BatchRenorm in training mode, as CrossQ's actor step has it."""
+        self.policy.set_batch_renorm_modes(actor=True, critic=False)
+        actor_loss = super()._actor_loss(minibatch)
+        self.policy.set_batch_renorm_modes(actor=False, critic=False)
+        return actor_loss
+
     def _actor_q_values(self, observations: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """CrossQ's actor value of M actions per state: the minimum over the critics, ``[B, M]``, read with the critics'
-        BatchRenorm in evaluation mode (as :meth:`_step_in_phases` leaves them)."""
+        BatchRenorm in evaluation mode (as :meth:`_critic_loss` leaves them)."""
         with th.no_grad():
             features = self.critic.extract_features(observations, self.critic.features_extractor)
         return critic_network_outputs(self.critic.q_networks, features, actions).squeeze(-1).min(dim=-1).values

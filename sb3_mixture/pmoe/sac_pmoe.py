@@ -25,7 +25,7 @@ class SACPMOE(SACFamily):
     component's soft value at ``s'`` (Eq. 16, see ``target_component``); the temperature is tuned on the best
     component's log-density against ``-D``.
 
-    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss` (experts and
+    Hooks overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss` (experts and
     gate) and :meth:`_target_q_values` (Eq. 16).
 
     ``predict(deterministic=True)`` returns the squashed mean of the heaviest component, so that evaluation

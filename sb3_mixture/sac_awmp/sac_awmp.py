@@ -123,9 +123,9 @@ class SACAWMP(ValueSACFamily):
     :func:`prior_objective` with the importance weights of :func:`importance_weights`, where ``A = min Q - V`` and
     ``mu`` is the behaviour density stored at collection time (warm-up actions are uniform: ``log mu = -D log 2``).
 
-    Steps overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_before_gradient_steps` (the prior),
+    Hooks overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_before_gradient_steps` (the prior),
     :meth:`_sample_minibatch` (the larger actor minibatch), :meth:`_value_targets` (1), :meth:`_actor_loss` (3, whole:
-    it needs the buffer actions and the prior), :meth:`_target_step` and :meth:`_update_critic_target` (4), and
+    it needs the buffer actions and the prior), :meth:`_update_targets` (4), and
     :meth:`_mixture_for_statistics` (the gate's weights); acting (``_sample_action``) and storing the behaviour
     density (``_store_transition``) too.
 
@@ -358,12 +358,9 @@ class SACAWMP(ValueSACFamily):
         objective = assignment * (q_values - minibatch.ent_coef * own_log_probs - self.gate_ent_coef * log_assignment)
         return ActorLoss(-objective.sum(dim=1).mean(), own_log_probs.detach())
 
-    def _target_step(self, update_target: bool) -> None:
+    def _update_targets(self) -> None:
         """``V_target`` with ``tau`` (tau_V), the gate's slow critic ``Q_bar`` with ``tau_q``."""
-        super()._target_step(update_target)
-        self._update_critic_target()
-
-    def _update_critic_target(self) -> None:
+        super()._update_targets()
         polyak_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau_q)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 

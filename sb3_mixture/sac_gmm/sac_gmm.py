@@ -68,7 +68,7 @@ class SACGMM(ValueSACFamily):
     Deterministic actions: see :class:`sb3_mixture.sac_gmm.policies.GMMSACPolicy` (``deterministic_selection``).
     The authors' defaults (hidden 128x2, batch 128, tau 0.01) are in the RL Zoo YAML, not here.
 
-    Steps overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_mixture_actor_loss` (3) and
+    Hooks overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_mixture_actor_loss` (3) and
     :meth:`_value_targets` (1).
 
     :param policy: MlpPolicy, CnnPolicy or MultiInputPolicy; ``policy_kwargs=dict(n_components=K)`` (default 4)

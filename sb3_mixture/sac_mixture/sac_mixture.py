@@ -10,7 +10,7 @@ class SACMixture(EstimatorMixin, SACFamily):  # type: ignore[misc]
     SAC's; only the actor loss changes, and it comes from the chosen gradient estimator
     (:mod:`sb3_mixture.common.estimators`). With ``n_components=1`` and ``estimator="mrp"`` this is SAC.
 
-    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss`, the estimator's
+    Hooks overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss`, the estimator's
     loss (:class:`~sb3_mixture.common.sac_family.EstimatorMixin`) against the minimum of the twin critics. The critic
     target uses one action ``a' ~ pi(.|s')`` and its mixture log-density, as SAC does. The entropy coefficient is tuned
     against the target ``-D`` with the estimator's log-density estimate (for MRP ``sum_k w_k L_k``).

@@ -37,7 +37,7 @@ class SACM(SACFamily):
     "where ``|A|`` is the size of the action vector"; SAC's ``-D`` is ``target_entropy=-D``); the critic target uses
     ``alpha = sum_i w_i alpha_i``.
 
-    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss` (above) and
+    Hooks overridden (:class:`~sb3_mixture.common.sac_family.SACFamily`): :meth:`_mixture_actor_loss` (above) and
     :meth:`_target_q_values` (alpha averaged over the components); the temperatures are set up in ``_setup_model``.
     A class of its own rather than an estimator because the temperatures are per component and the
     critic target changes; the rest (networks, replay, collection) is the family's. With uniform weights
@@ -151,7 +151,7 @@ class S2ACM(SACM):
     ``p mod N`` only, so each head sees a fixed, disjoint ``1/N`` of the replay buffer and
     a minibatch gives each head about ``B/N`` rows (each head's loss is the mean over its own rows).
 
-    Steps overridden beyond SACM's: :meth:`_sample_minibatch` (the heads' rows, :class:`HeadMinibatch`),
+    Hooks overridden beyond SACM's: :meth:`_sample_minibatch` (the heads' rows, :class:`HeadMinibatch`),
     :meth:`_critic_loss` (each head on its own rows) and :meth:`_target_q_values` (a target per head).
 
     :param bootstrap_heads: Split the data between the heads as above (the paper's); False trains every head on the

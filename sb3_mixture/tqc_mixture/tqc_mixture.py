@@ -26,7 +26,7 @@ class TQCMixture(EstimatorMixin, SACFamilyMixin, TQC):  # type: ignore[misc]
     estimator, scored by TQC's own actor value: the mean over every critic's quantiles of ``Z(s, a)``. With
     ``n_components=1`` and ``estimator="mrp"`` the actor loss is TQC's.
 
-    Steps overridden (:class:`~sb3_mixture.common.sac_family.SACFamilyMixin`): :meth:`_critic_loss` (TQC's quantile Huber
+    Hooks overridden (:class:`~sb3_mixture.common.sac_family.SACFamilyMixin`): :meth:`_critic_loss` (TQC's quantile Huber
     loss toward the truncated target: the next action's ``n_quantiles * n_critics`` atoms sorted, the top
     ``top_quantiles_to_drop_per_net * n_critics`` dropped) and :meth:`_actor_q_values` (the quantile mean). TQC takes
     its alpha step before the critic's and scores the actor after it, on an action drawn before; here the alpha step
