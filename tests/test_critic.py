@@ -7,7 +7,8 @@ from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from sb3_mixture.common.critic import ELEMENTWISE_ACTIVATIONS, min_critic_values, mlp_layers
+from sb3_mixture.common.critic import min_critic_values
+from sb3_mixture.common.speed import ELEMENTWISE_ACTIVATIONS, mlp_layers
 
 
 def make_critic(activation_fn: type[nn.Module], obs_dim: int = 5, action_dim: int = 3) -> ContinuousCritic:

@@ -1,6 +1,8 @@
-"""What the SAC family's step skips for speed (docs/guide/speed.rst) changes no number: the direct acting path, the
-mode switch of mode-free networks, the mixture statistics computed when the logs are written."""
+"""What the SAC family skips for speed (``sb3_mixture.common.speed``, docs/guide/speed.rst) changes no number: the direct
+acting path, the mode switch of mode-free networks, fused Adam, the mixture statistics computed when the logs are
+written (the twin-critic operator: tests/test_critic.py)."""
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -10,8 +12,8 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch import nn
 
 from sb3_mixture import SACMixture
-from sb3_mixture.common.policies import is_mode_free
 from sb3_mixture.common.sac_family import SACFamily
+from sb3_mixture.common.speed import is_mode_free, with_fused_adam
 from tests.helpers import FAST_KWARGS, algorithm_params
 
 
@@ -68,3 +70,31 @@ def test_mixture_statistics_are_logged_when_the_logs_are_written() -> None:
     model.learn(FAST_KWARGS["learning_starts"] + 400, log_interval=1)  # Pendulum: two episodes of 200 steps
     assert len(calls) == 3  # two dumps and the end of learn, against 400 gradient steps
     assert 0.0 <= model.logger.name_to_value["train/weight_entropy"] <= np.log(5) + 1e-6
+
+
+@pytest.mark.parametrize("optimizer_class", [th.optim.Adam, th.optim.AdamW])
+def test_fused_adam_takes_the_plain_adam_steps(optimizer_class: type[th.optim.Adam]) -> None:
+    """The policies' default (``with_fused_adam``: ``fused=True`` unless the user chose) against PyTorch's plain
+    single-tensor Adam, 50 steps on the same losses; and a user's own choice of implementation is kept."""
+    th.manual_seed(0)
+    fused_net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+    plain_net = copy.deepcopy(fused_net)
+    first_layer = fused_net[0]
+    assert isinstance(first_layer, nn.Linear)
+    initial_weight = first_layer.weight.detach().clone()
+    fused = optimizer_class(fused_net.parameters(), lr=1e-2, **with_fused_adam(optimizer_class, None))
+    plain = optimizer_class(plain_net.parameters(), lr=1e-2, foreach=False)
+    assert fused.defaults["fused"] is True
+    for _ in range(50):
+        inputs = th.randn(32, 4)
+        for net, optimizer in ((fused_net, fused), (plain_net, plain)):
+            optimizer.zero_grad()
+            net(inputs).square().mean().backward()
+            optimizer.step()
+    assert not th.equal(
+        next(plain_net.parameters()), initial_weight
+    )  # both trained: the comparison is not of two untouched nets
+    for fused_param, plain_param in zip(fused_net.parameters(), plain_net.parameters(), strict=True):
+        th.testing.assert_close(fused_param, plain_param, rtol=1e-5, atol=1e-6)
+    assert with_fused_adam(optimizer_class, {"foreach": True}) == {"foreach": True}
+    assert with_fused_adam(th.optim.SGD, None) == {}

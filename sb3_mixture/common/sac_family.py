@@ -14,13 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
@@ -40,6 +37,7 @@ from sb3_mixture.common.critic import check_compilable_critic, min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
 from sb3_mixture.common.sac_policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
+from sb3_mixture.common.speed import DirectActingMixin
 from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, merge_policy_kwargs
 
 if TYPE_CHECKING:
@@ -70,7 +68,7 @@ class Minibatch:
     """The actor's minibatch: ``replay_data`` itself, except where an algorithm trains its actor on a larger one."""
 
 
-class SACFamilyMixin(_OffPolicyBase):
+class SACFamilyMixin(DirectActingMixin, _OffPolicyBase):
     """
     The SAC family's training step, put before SB3's ``SAC`` (:class:`SACFamily`) or a SAC-style algorithm of
     sb3-contrib (TQC, CrossQ), with a squashed Gaussian mixture actor
@@ -169,27 +167,6 @@ class SACFamilyMixin(_OffPolicyBase):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_compiled_gradient_step", "_statistics_source"]
-
-    def _sample_action(
-        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """SB3's, with the exploration action computed directly by the actor for vector observations instead of through
-        ``predict``'s general machinery (its checks and conversions cost more than the 64x64 actor itself): the same
-        action, the same arithmetic on it."""
-        space = self.observation_space
-        if self.num_timesteps < learning_starts or not isinstance(space, spaces.Box) or is_image_space(space):
-            return super()._sample_action(learning_starts, action_noise, n_envs)
-        observation = self._last_obs
-        assert isinstance(observation, np.ndarray) and isinstance(self.action_space, spaces.Box)
-        check_finite_observation(observation)
-        self.policy.set_training_mode(False)
-        with th.no_grad():
-            actions = self.actor(th.as_tensor(observation.reshape((-1, *space.shape)), device=self.device))
-        unscaled_action = self.policy.unscale_action(actions.cpu().numpy().reshape((-1, *self.action_space.shape)))
-        scaled_action = self.policy.scale_action(unscaled_action)
-        if action_noise is not None:
-            scaled_action = np.clip(scaled_action + action_noise(), -1, 1)
-        return self.policy.unscale_action(scaled_action), scaled_action
 
     def _store_transition(
         self,

@@ -9,18 +9,11 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
-from sb3_mixture.common.policies import FiniteObservationMixin, ModeFreeSwitchMixin
+from sb3_mixture.common.policies import FiniteObservationMixin
+from sb3_mixture.common.speed import ModeFreeSwitchMixin, with_fused_adam
 from sb3_mixture.common.utils import check_box_action_space, check_n_components, check_no_sde
 
 DEFAULT_N_COMPONENTS = 5
-
-
-def with_fused_adam(optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    """``optimizer_kwargs`` with ``fused=True`` added for Adam/AdamW when the user chose no implementation."""
-    optimizer_kwargs = dict(optimizer_kwargs or {})
-    if optimizer_class in (th.optim.Adam, th.optim.AdamW) and not {"fused", "foreach"} & optimizer_kwargs.keys():
-        optimizer_kwargs["fused"] = True
-    return optimizer_kwargs
 
 
 class MixtureActorMixin:

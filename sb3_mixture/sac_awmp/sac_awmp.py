@@ -95,39 +95,20 @@ class SACAWMP(ValueSACFamily):
 
     Paper: Hou et al. 2020, "Off-Policy Maximum Entropy Reinforcement Learning: Soft Actor-Critic with Advantage
     Weighted Mixture Policy (SAC-AWMP)" (arXiv:2002.02829; docs/algorithms/sac_awmp.rst).
-    K squashed-Gaussian components; the action combines them with the gate
-    ``rho(g|s)`` (see :class:`sb3_mixture.sac_awmp.policies.AWMPPolicy`). Each gradient step, each loss built after
-    the step it depends on:
-
-    1. the value network, target ``sum_h rho_h [min Q(s, a_h) - alpha log pi_h(a_h|s) - alpha_g log rho_h]`` with
-       one sample per component (the expectation over h is exact);
-    2. the twin critics, target ``r + gamma (1 - d) V_target(s')``;
-    3. the components, on a larger minibatch (``policy_batch_size``, default K x ``batch_size``), by
-       ``component_loss``:
-
-       - ``"combined"`` (default), the paper's Eqs. 25-27 and Algorithm 1 lines 15-16: a fresh ``a ~ pi(.|s)``, the
-         prior's weights ``h = P(.|s, a)``, the combined action ``F = tanh(sum_i h_i u_i)`` of reparameterized
-         pre-tanh component samples ``u_i ~ pi_i``, and ``mean(alpha log pi_h(F|s) - min Q(s, F))``, where
-         ``pi_h`` is F's own density (a squashed Gaussian, :func:`sb3_mixture.sac_awmp.policies.combined_gaussian`).
-         The components learn jointly, through the action the prior's weights make of them.
-       - ``"per_component"``: each component's own SAC loss weighed by the prior's assignment of the BUFFER action,
-         ``-mean(sum_o p_o [Q(s, a_o) - alpha log pi_o(a_o|s) - alpha_g log p_o])`` with ``p = P(.|s, a_buffer)`` and
-         reparameterized ``a_o ~ pi_o``, the spec many reimplementations follow. Each component is then a plain SAC
-         policy on the transitions the prior gives it (a mixture of experts); its gradient needs no critic pass at
-         fresh actions, and on a state-free task each component settles on a mode by itself
-         (``benchmarks/bimodal_objectives.py``);
-    4. ``V_target`` with ``tau`` (tau_V) and the gate's slow critic ``Q_bar`` with ``tau_q`` (0.001).
-
-    Every ``prior_update_interval`` environment steps the prior network ``P(h|s, a)`` takes ``prior_gradient_steps``
-    steps on minibatches of ``prior_batch_size`` from the last ``prior_window`` transitions, minimising
-    :func:`prior_objective` with the importance weights of :func:`importance_weights`, where ``A = min Q - V`` and
-    ``mu`` is the behaviour density stored at collection time (warm-up actions are uniform: ``log mu = -D log 2``).
+    K squashed-Gaussian components, acted with the gate ``rho(g|s)`` of soft option values
+    (:class:`sb3_mixture.sac_awmp.policies.AWMPPolicy`), and a prior network ``P(h|s, a)`` whose weights combine the
+    components in their loss; the paper's losses, term by term, are on docs/algorithms/sac_awmp.rst. Each gradient
+    step trains (1) the value network toward the gated soft option values, (2) the twin critics toward
+    ``r + gamma (1 - d) V_target(s')``, (3) the components on a larger minibatch by ``component_loss`` (``"combined"``,
+    the paper's Eqs. 25-27; ``"per_component"``, each component's SAC loss weighed by the prior's assignment of the
+    buffer action), and (4) updates ``V_target`` with ``tau`` and the gate's slow critic ``Q_bar`` with ``tau_q``. Every
+    ``prior_update_interval`` environment steps the prior trains on the last ``prior_window`` transitions
+    (:func:`prior_objective`, weighted by :func:`importance_weights`).
 
     Hooks overridden (:class:`~sb3_mixture.common.value.ValueSACFamily`): :meth:`_before_gradient_steps` (the prior),
     :meth:`_sample_minibatch` (the larger actor minibatch), :meth:`_value_targets` (1), :meth:`_actor_loss` (3, whole:
-    it needs the buffer actions and the prior), :meth:`_update_targets` (4), and
-    :meth:`_mixture_for_statistics` (the gate's weights); acting (``_sample_action``) and storing the behaviour
-    density (``_store_transition``) too.
+    it needs the buffer actions and the prior), :meth:`_update_targets` (4), and :meth:`_mixture_for_statistics` (the
+    gate's weights); acting (``_sample_action``) and storing the behaviour density (``_store_transition``) too.
 
     Defaults are the paper's Table 3 (alpha fixed at 0.2: ``ent_coef="auto"`` is refused, the gate and the value
     target need one alpha); its 400x400 networks are left to ``policy_kwargs``.

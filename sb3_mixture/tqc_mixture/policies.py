@@ -6,8 +6,9 @@ from typing import Any
 from sb3_contrib.tqc.policies import TQCPolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 
-from sb3_mixture.common.policies import FiniteObservationMixin, ModeFreeSwitchMixin
+from sb3_mixture.common.policies import FiniteObservationMixin
 from sb3_mixture.common.sac_policies import MixtureActor, MixturePolicyMixin
+from sb3_mixture.common.speed import ModeFreeSwitchMixin
 
 
 class TQCMixturePolicy(MixturePolicyMixin, ModeFreeSwitchMixin, FiniteObservationMixin, TQCPolicy):  # type: ignore[misc]
