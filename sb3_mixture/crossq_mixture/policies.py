@@ -77,17 +77,16 @@ class CrossQMixturePolicy(MixturePolicyMixin, FiniteObservationMixin, CrossQPoli
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
         # Kept in plain lists, out of the module tree: the layers the mode switches reach.
-        self._batch_renorm_layers = {
-            "actor": [layer for layer in self.actor.modules() if isinstance(layer, BatchRenorm1d)],
-            "critic": [layer for layer in self.critic.modules() if isinstance(layer, BatchRenorm1d)],
-        }
+        self._actor_batch_renorms = [layer for layer in self.actor.modules() if isinstance(layer, BatchRenorm1d)]
+        self._critic_batch_renorms = [layer for layer in self.critic.modules() if isinstance(layer, BatchRenorm1d)]
 
     def set_batch_renorm_modes(self, actor: bool, critic: bool) -> None:
         """The training mode of the actor's and of the critics' BatchRenorm layers (CrossQ's ``set_bn_training_mode``),
         set on the layers directly: a compiled step cannot walk a module tree whose layers it has just switched."""
-        for network, mode in (("actor", actor), ("critic", critic)):
-            for layer in self._batch_renorm_layers[network]:
-                layer.training = mode
+        for layer in self._actor_batch_renorms:
+            layer.training = actor
+        for layer in self._critic_batch_renorms:
+            layer.training = critic
 
     @staticmethod
     def _default_optimizer_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
