@@ -61,8 +61,7 @@ def test_the_recorded_run_commands_name_every_arm(report: Path) -> None:
     """Each "Produced by" run line, pasted into a shell, trains arms that together cover every algorithm of the runs."""
     from sb3_mixture.experiments.results import load_results, run_name
 
-    # Reports made before the package's rename record ``python -m sb3_mixture.benchmark``: the same runner.
-    lines = [line for line in report.read_text().splitlines() if re.search(r"sb3_mixture\.(experiments|benchmark) run ", line)]
+    lines = [line for line in report.read_text().splitlines() if "python -m sb3_mixture.experiments run " in line]
     named = {arm for line in lines for arm in build_parser().parse_args(shlex.split(line)[3:]).algos}
     # A relabelled run (moved under an arm's name when its key's default changed) was trained by its bare key.
     results = load_results(ROOT / report_command(report).runs)

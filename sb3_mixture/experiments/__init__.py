@@ -1,7 +1,6 @@
 """
 Multi-seed experiments: the runner, its rliable report and the sweep summary
-(``python -m sb3_mixture.experiments run|report|sweep|summary ...``). Formerly ``sb3_mixture.benchmark``, which stays
-an alias: the run files of earlier grids record that name.
+(``python -m sb3_mixture.experiments run|report|sweep|summary ...``).
 """
 
 from sb3_mixture.experiments.report import summary_table, write_report

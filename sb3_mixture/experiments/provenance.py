@@ -49,13 +49,18 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+# The runners module, and the name it had before the package was renamed (recorded in the early grids' run files).
+MODULE, FORMER_MODULE = "sb3_mixture.experiments", "sb3_mixture.benchmark"
+
+
 def shell_command(recorded: str) -> str:
     """``recorded`` (a run file's ``command``) as a line to paste into a shell: each argument quoted where it needs it.
 
     Run files written before the runner quoted its arguments hold them joined by single spaces, so an arm such as
     ``crossq[policy_kwargs=dict(net_arch=[256, 256])]`` was split at its space: the words are joined back while a
-    bracket is open. A command that is quoted already comes back unchanged."""
-    split = shlex.split(recorded)
+    bracket is open. A command that is quoted already comes back unchanged. Run files written before the package's
+    rename run ``python -m sb3_mixture.benchmark``: they name the runner by its present name."""
+    split = [MODULE if word == FORMER_MODULE else word for word in shlex.split(recorded)]
     if "'" in recorded or '"' in recorded:  # written by shlex.join: its words are whole, brackets in them or not
         return shlex.join(split)
     words: list[str] = []

@@ -1,5 +1,6 @@
 """The benchmark runner (resume, shards), the rliable aggregation and the plots."""
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -382,7 +383,6 @@ def test_recorded_commands_paste_into_a_shell(tmp_path: Path, monkeypatch: pytes
     """A run file records its command quoted, so an arm holding a space or brackets stays one argument; the reports
     print older, space-joined records with each arm whole again."""
     import json
-    import shlex
 
     from sb3_mixture.experiments.provenance import shell_command
 
@@ -571,16 +571,18 @@ def test_a_corrupt_result_or_checkpoint_is_named(tmp_path: Path) -> None:
         run_grid(specs, tmp_path, eval_freq=10, n_eval_episodes=1, workers=1, command="test", progress_bar=False)
 
 
-def test_the_former_module_name_still_runs_recorded_commands() -> None:
-    """Run files and reports made before the rename record ``python -m sb3_mixture.benchmark``: it is the same runner."""
-    import sb3_mixture.benchmark.runner
+def test_commands_recorded_under_the_former_module_name_run_under_the_present_one() -> None:
+    """Run files made before the rename record ``python -m sb3_mixture.benchmark``, a module that no longer exists: the
+    reports print such a command under the present name, and that line runs (here: to the runner's argument check)."""
+    from sb3_mixture.experiments.provenance import shell_command
 
-    import sb3_mixture.experiments.runner
-
-    assert sb3_mixture.benchmark.runner is sb3_mixture.experiments.runner
-    command = [sys.executable, "-m", "sb3_mixture.benchmark", "run", "--algos", "nope", "--envs", BANDIT, "--budgets", "10"]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    recorded = f"python -m sb3_mixture.benchmark run --algos nope --envs {BANDIT} --budgets 10"
+    printed = shell_command(recorded)
+    assert printed == recorded.replace("sb3_mixture.benchmark", "sb3_mixture.experiments")
+    completed = subprocess.run([sys.executable, *shlex.split(printed)[1:]], capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--algos: unknown ['nope']" in completed.stderr
+    former = subprocess.run([sys.executable, *shlex.split(recorded)[1:]], capture_output=True, text=True, check=False)
+    assert "No module named sb3_mixture.benchmark" in former.stderr
 
 
 def test_the_experiments_modules_import_only_those_before_them() -> None:
@@ -590,8 +592,10 @@ def test_the_experiments_modules_import_only_those_before_them() -> None:
 
     from sb3_mixture import experiments
 
-    order = ["checkpoint", "specs", "provenance", "building", "runner", "results", "statistics", "figures", "auc", "report"]
+    order = ["checkpoint", "specs", "provenance", "building", "recording", "runner", "results", "statistics", "figures"]
+    order += ["auc", "report"]
     folder = Path(experiments.__file__).parent
+    assert set(order) == {path.stem for path in folder.glob("*.py")} - {"__init__", "__main__"}
     for position, name in enumerate(order):
         tree = ast.parse((folder / f"{name}.py").read_text())
         imported = {
