@@ -23,6 +23,7 @@ then TQCMixture / CrossQMixture at K = 1 and K = 5, eager and compiled). CrossQ 
     python benchmarks/throughput.py --setting small --out benchmarks/results/throughput_small.md
     python benchmarks/throughput.py --setting small --envs sb3_mixture/MountainCar-v1 --rounds 3 --sac-steps 300
     python benchmarks/throughput.py --families tqc crossq --threads 1 --out benchmarks/results/throughput_contrib.md
+    python benchmarks/throughput.py --precisions fp32 bf16 --threads 1 --out benchmarks/results/throughput_bf16.md
 """
 
 import argparse
@@ -33,7 +34,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch as th
@@ -63,12 +64,22 @@ def with_components(kwargs: dict[str, Any], n_components: int) -> dict[str, Any]
     return {**kwargs, "policy_kwargs": {**kwargs.get("policy_kwargs", {}), "n_components": n_components}}
 
 
+def variants(precisions: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Name suffix -> keywords of the package's variants: eager and compiled, in each of ``precisions``."""
+    named: dict[str, dict[str, Any]] = {}
+    for precision in precisions:
+        for compile in (False, True):
+            suffix = (", compile" if compile else "") + (", bf16" if precision == "bf16" else "")
+            named[suffix] = dict(compile=compile, precision=precision)
+    return named
+
+
 def factory(cls: Callable[..., BaseAlgorithm], **kwargs: Any) -> Factory:
     """A constructor of ``cls("MlpPolicy", env, **kwargs)``."""
     return lambda env: cls("MlpPolicy", env, **kwargs)
 
 
-def sac_candidates(setting: str) -> dict[str, Factory]:
+def sac_candidates(setting: str, precisions: Sequence[str]) -> dict[str, Factory]:
     """Name -> constructor. The first entry is the reference the ratios are taken against."""
     common: dict[str, Any] = dict(seed=0, verbose=0, **(SMALL if setting == "small" else dict(learning_starts=100)))
     candidates: dict[str, Factory] = {"SB3 SAC": factory(SAC, **common)}
@@ -76,11 +87,10 @@ def sac_candidates(setting: str) -> dict[str, Factory]:
         from sbx import SAC as SBXSAC
 
         candidates["SBX SAC (JAX)"] = factory(SBXSAC, **common)
-    compiled = {"": False, ", compile": True}
     for n_components in (1, 5):
-        for suffix, compile in compiled.items():
+        for suffix, variant in variants(precisions).items():
             kwargs = with_components(common, n_components)
-            candidates[f"SACMixture K={n_components} (mrp){suffix}"] = factory(SACMixture, compile=compile, **kwargs)
+            candidates[f"SACMixture K={n_components} (mrp){suffix}"] = factory(SACMixture, **variant, **kwargs)
     if setting == "small":
         awmp = {**common, "prior_update_interval": 1000, "prior_gradient_steps": 100}
         others: dict[str, tuple[Callable[..., BaseAlgorithm], dict[str, Any]]] = {
@@ -90,12 +100,12 @@ def sac_candidates(setting: str) -> dict[str, Factory]:
             "SAC-AWMP": (SACAWMP, awmp),
         }
         for name, (cls, kwargs) in others.items():
-            for suffix, compile in compiled.items():
-                candidates[f"{name}{suffix}"] = factory(cls, compile=compile, **kwargs)
+            for suffix, variant in variants(precisions).items():
+                candidates[f"{name}{suffix}"] = factory(cls, **variant, **kwargs)
     return candidates
 
 
-def contrib_candidates(family: str, crossq_critic_width: int) -> dict[str, Factory]:
+def contrib_candidates(family: str, crossq_critic_width: int, precisions: Sequence[str]) -> dict[str, Factory]:
     """sb3-contrib's TQC or CrossQ (the reference), then its mixture at K = 1 and K = 5, eager and compiled."""
     reference: type[BaseAlgorithm]
     mixture: type[BaseAlgorithm]
@@ -108,18 +118,17 @@ def contrib_candidates(family: str, crossq_critic_width: int) -> dict[str, Facto
         common.update(learning_rate=1e-3, policy_delay=3, policy_kwargs=dict(net_arch=net_arch))
     candidates: dict[str, Factory] = {f"sb3-contrib {reference.__name__}": factory(reference, **common)}
     for n_components in (1, 5):
-        for suffix, compile in {"": False, ", compile": True}.items():
+        for suffix, variant in variants(precisions).items():
             name = f"{mixture.__name__} K={n_components} (mrp){suffix}"
-            candidates[name] = factory(mixture, compile=compile, **with_components(common, n_components))
+            candidates[name] = factory(mixture, **variant, **with_components(common, n_components))
     return candidates
 
 
-def ppo_candidates(setting: str) -> dict[str, Factory]:
-    return {
-        "SB3 PPO": factory(PPO, seed=0),
-        "PPOMixture K=5": factory(PPOMixture, seed=0),
-        "PPOMixture K=5, compile": factory(PPOMixture, seed=0, compile=True),
-    }
+def ppo_candidates(setting: str, precisions: Sequence[str]) -> dict[str, Factory]:
+    candidates: dict[str, Factory] = {"SB3 PPO": factory(PPO, seed=0)}
+    for suffix, variant in variants(precisions).items():
+        candidates[f"PPOMixture K=5{suffix}"] = factory(PPOMixture, seed=0, **variant)
+    return candidates
 
 
 def time_phases(model: BaseAlgorithm, phases: dict[str, str], optimizer_steps: bool) -> dict[str, float]:
@@ -218,6 +227,9 @@ def main() -> None:
         "--families", nargs="+", choices=["sac", "ppo", "tqc", "crossq"], default=None, help="default: sac and ppo (rlzoo)"
     )
     parser.add_argument("--crossq-critic-width", type=int, default=2048, help="CrossQ's critic width (RL Zoo's: 2048)")
+    parser.add_argument(
+        "--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32"], help="the package's precisions to measure"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sac-steps", type=int, default=None, help="environment steps per round, SAC family")
     parser.add_argument("--ppo-steps", type=int, default=4096, help="environment steps per round, PPO family")
@@ -244,9 +256,10 @@ def main() -> None:
     for family in families:
         off_policy = family != "ppo"
         if family in ("sac", "ppo"):
-            factories = sac_candidates(args.setting) if family == "sac" else ppo_candidates(args.setting)
+            candidates = sac_candidates if family == "sac" else ppo_candidates
+            factories = candidates(args.setting, args.precisions)
         else:
-            factories = contrib_candidates(family, args.crossq_critic_width)
+            factories = contrib_candidates(family, args.crossq_critic_width, args.precisions)
         steps = sac_steps if off_policy else args.ppo_steps
         warm_up = 300 if off_policy else 2048
         for env_id in envs:

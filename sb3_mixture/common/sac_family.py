@@ -36,6 +36,7 @@ from sb3_mixture.common.compile import (
 from sb3_mixture.common.critic import check_compilable_critic, min_critic_values
 from sb3_mixture.common.distributions import SquashedGaussianMixture, mixture_statistics
 from sb3_mixture.common.estimators import ActorLoss, MixtureEstimator, make_estimator
+from sb3_mixture.common.precision import check_bf16_hardware, check_precision, set_precision
 from sb3_mixture.common.sac_policies import CnnPolicy, MixtureActor, MixtureSACPolicy, MlpPolicy, MultiInputPolicy
 from sb3_mixture.common.speed import DirectActingMixin
 from sb3_mixture.common.utils import check_box_action_space, check_finite_observation, merge_policy_kwargs
@@ -85,6 +86,9 @@ class SACFamilyMixin(DirectActingMixin, _OffPolicyBase):
     :param compile: Run each gradient step as one ``torch.compile`` graph, and acting too (docs/guide/speed.rst): the
         same numbers, faster once compiled (tens of seconds, paid once per process). Needs a C++ compiler and Adam or
         AdamW (SB3's default). Saved with the model; ``load(path, compile=...)`` overrides it.
+    :param precision: ``"fp32"`` (default) or ``"bf16"``: the hidden layers' matrix products of every network in
+        bfloat16, everything else in float32 (:mod:`~sb3_mixture.common.precision`); needs bf16 hardware (a CPU with
+        AVX512-BF16 or AMX, a GPU with bf16 units). Saved with the model; ``load(path, precision=...)`` overrides it.
     :param args: Positional parameters of the algorithm class, in its order
     :param kwargs: Keyword parameters of the algorithm class (``use_sde`` must stay False)
     """
@@ -119,7 +123,13 @@ class SACFamilyMixin(DirectActingMixin, _OffPolicyBase):
         return {}
 
     def __init__(
-        self, policy: str | type[MixtureSACPolicy], env: GymEnv | str, *args: Any, compile: bool = False, **kwargs: Any
+        self,
+        policy: str | type[MixtureSACPolicy],
+        env: GymEnv | str,
+        *args: Any,
+        compile: bool = False,
+        precision: str = "fp32",
+        **kwargs: Any,
     ):
         if "estimator" in kwargs or "estimator_kwargs" in kwargs:
             raise ValueError(
@@ -127,6 +137,7 @@ class SACFamilyMixin(DirectActingMixin, _OffPolicyBase):
                 "(it chooses SACMixture's actor-gradient estimator)"
             )
         self.compile = compile
+        self.precision = check_precision(precision, type(self).__name__)
         kwargs["policy_kwargs"] = merge_policy_kwargs(
             kwargs.get("policy_kwargs"), self.default_policy_kwargs, self._fixed_policy_kwargs(), self._description()
         )
@@ -150,6 +161,8 @@ class SACFamilyMixin(DirectActingMixin, _OffPolicyBase):
         super()._setup_model()
         self._statistics_source: tuple[Minibatch, ActorLoss] | None = None
         self._compiled_gradient_step: Callable[[Minibatch, TrainLogs, bool, bool], ActorLoss | None] | None = None
+        check_bf16_hardware(self.precision, self.device, type(self).__name__)
+        set_precision(self.policy, self.precision)
         if self.compile:
             name = type(self).__name__
             check_compiler(name)

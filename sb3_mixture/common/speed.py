@@ -29,6 +29,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_mixture.common.precision import BF16Linear
 from sb3_mixture.common.utils import check_finite_observation
 
 if TYPE_CHECKING:
@@ -84,14 +85,32 @@ def mlp_layers(network: nn.Module) -> Layers | None:
     return layers or None
 
 
-def _activation_names(layers: Layers) -> str:
-    """The operator's encoding of a stack's activations: one class name per layer, '' for none."""
-    return ",".join(type(activation).__name__ if activation is not None else "" for _, activation in layers)
+def _layer_specs(layers: Layers) -> str:
+    """The operator's encoding of a stack: per layer, its activation's class name ('' for none) and its product's
+    precision (:class:`BF16Linear`'s bf16, else fp32), e.g. ``"ReLU/bf16,ReLU/bf16,/fp32"``."""
+    return ",".join(
+        f"{type(activation).__name__ if activation is not None else ''}/{'bf16' if isinstance(linear, BF16Linear) else 'fp32'}"
+        for linear, activation in layers
+    )
 
 
-def _activations(names: str) -> list[nn.Module | None]:
-    """The activation of each layer from the operator's ``"ReLU,ReLU,"`` encoding ('' for none)."""
-    return [_ACTIVATIONS_BY_NAME[name]() if name else None for name in names.split(",")]
+def _decode_layers(specs: str) -> list[tuple[nn.Module | None, str]]:
+    """Each layer's activation (None for none) and product precision from :func:`_layer_specs`'s encoding."""
+    layers = [spec.split("/") for spec in specs.split(",")]
+    return [(_ACTIVATIONS_BY_NAME[name]() if name else None, precision) for name, precision in layers]
+
+
+def _product(x: th.Tensor, weight: th.Tensor, bias: th.Tensor | None, precision: str) -> th.Tensor:
+    """``x W^T + b`` in ``precision``, fp32 out (:class:`BF16Linear`'s product on detached parameters)."""
+    if precision == "bf16":
+        bias = None if bias is None else bias.to(th.bfloat16)
+        return F.linear(x.to(th.bfloat16), weight.to(th.bfloat16), bias).float()
+    return F.linear(x, weight, bias)
+
+
+def _matmul(a: th.Tensor, b: th.Tensor, precision: str) -> th.Tensor:
+    """``a @ b`` in ``precision``, fp32 out."""
+    return (a.to(th.bfloat16) @ b.to(th.bfloat16)).float() if precision == "bf16" else a @ b
 
 
 def _saved_state(activation: nn.Module | None, pre_activation: th.Tensor, output: th.Tensor) -> th.Tensor:
@@ -102,24 +121,31 @@ def _saved_state(activation: nn.Module | None, pre_activation: th.Tensor, output
 
 
 def min_twin_critic_forward(
-    features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str
+    features: th.Tensor,
+    actions: th.Tensor,
+    weights: list[th.Tensor],
+    biases: list[th.Tensor],
+    specs: str,
 ) -> tuple[th.Tensor, th.Tensor, list[th.Tensor]]:
     """``min_c Q_c`` for ``[B, M, D]`` actions; also the argmin per row and the states the backward pass needs.
-    ``weights``/``biases``: every critic's layers, critic after critic; ``activations``: one name per layer."""
+    ``weights``/``biases``: every critic's layers, critic after critic; ``specs``: each layer's activation and
+    precision (:func:`_layer_specs`)."""
     batch_size, n_actions, _ = actions.shape
-    layer_activations = _activations(activations)
-    n_layers = len(layer_activations)
+    layers = _decode_layers(specs)
+    n_layers = len(layers)
     features_dim = features.shape[1]
     q_values, saved = [], []
     hidden = features
     for start in range(0, len(weights), n_layers):
         first_weight, first_bias = weights[start], biases[start]
         # [features, action] in: the features part once per state, broadcast over the actions.
-        state_part = F.linear(features, first_weight[:, :features_dim], first_bias).unsqueeze(1)
-        pre = (state_part + F.linear(actions, first_weight[:, features_dim:])).reshape(batch_size * n_actions, -1)
-        for layer, activation in enumerate(layer_activations):
+        first_precision = layers[0][1]
+        state_part = _product(features, first_weight[:, :features_dim], first_bias, first_precision).unsqueeze(1)
+        action_part = _product(actions, first_weight[:, features_dim:], None, first_precision)
+        pre = (state_part + action_part).reshape(batch_size * n_actions, -1)
+        for layer, (activation, precision) in enumerate(layers):
             if layer > 0:
-                pre = F.linear(hidden, weights[start + layer], biases[start + layer])
+                pre = _product(hidden, weights[start + layer], biases[start + layer], precision)
             # ReLU in place: its derivative is read from its output.
             hidden = pre.clamp_min_(0.0) if isinstance(activation, nn.ReLU) else pre if activation is None else activation(pre)
             saved.append(_saved_state(activation, pre, hidden))
@@ -133,13 +159,13 @@ def min_twin_critic_backward(
     argmin: th.Tensor,
     saved: list[th.Tensor],
     weights: list[th.Tensor],
-    activations: str,
+    specs: str,
     action_dim: int,
 ) -> th.Tensor:
     """The actions' gradient: each row back through the critic that attained its minimum, and through that one only."""
     batch_size, n_actions = grad_output.shape
-    layer_activations = _activations(activations)
-    n_layers = len(layer_activations)
+    layers = _decode_layers(specs)
+    n_layers = len(layers)
     grad_flat = grad_output.reshape(-1)
     grad_actions = grad_flat.new_zeros(batch_size * n_actions, action_dim)
     for critic_index, start in enumerate(range(0, len(weights), n_layers)):
@@ -148,17 +174,17 @@ def min_twin_critic_backward(
             continue
         grad = grad_flat.index_select(0, rows).unsqueeze(1)
         for layer in range(n_layers - 1, -1, -1):
-            activation = layer_activations[layer]
+            activation, precision = layers[layer]
             if activation is not None:
                 grad = ACTIVATION_BACKWARDS[type(activation)][1](grad, saved[start + layer].index_select(0, rows))
             weight = weights[start + layer]
             if layer == 0:
                 # Transposed product: MKL is slow at [R, H] @ [H, D] for a few action columns, fast at [D, H] @ [H, R].
-                grad = (weight[:, weight.shape[1] - action_dim :].t() @ grad.t()).t()
+                grad = _matmul(weight[:, weight.shape[1] - action_dim :].t(), grad.t(), precision).t()
             elif weight.shape[0] == 1:
                 grad = grad * weight  # an outer product (the Q head): cheaper as a broadcast than as a matrix product
             else:
-                grad = grad @ weight
+                grad = _matmul(grad, weight, precision)
         grad_actions.index_copy_(0, rows, grad)
     return grad_actions.view(batch_size, n_actions, action_dim)
 
@@ -168,34 +194,40 @@ class _EagerMinTwinCritic(th.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, features: th.Tensor, actions: th.Tensor, weights: list[th.Tensor], biases: list[th.Tensor], activations: str
+        ctx: Any,
+        features: th.Tensor,
+        actions: th.Tensor,
+        weights: list[th.Tensor],
+        biases: list[th.Tensor],
+        specs: str,
     ) -> th.Tensor:
-        min_q, argmin, saved = min_twin_critic_forward(features, actions, weights, biases, activations)
+        min_q, argmin, saved = min_twin_critic_forward(features, actions, weights, biases, specs)
         ctx.save_for_backward(argmin, *saved)
-        ctx.weights, ctx.activations, ctx.action_dim = weights, activations, actions.shape[-1]
+        ctx.weights, ctx.specs, ctx.action_dim = weights, specs, actions.shape[-1]
         return min_q
 
     @staticmethod
     def backward(ctx: Any, grad_min_q: th.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         argmin, *saved = ctx.saved_tensors
-        grad_actions = min_twin_critic_backward(grad_min_q, argmin, saved, ctx.weights, ctx.activations, ctx.action_dim)
+        grad_actions = min_twin_critic_backward(grad_min_q, argmin, saved, ctx.weights, ctx.specs, ctx.action_dim)
         return None, grad_actions, None, None, None
 
 
 def fast_min_critic_values(q_networks: list[nn.Module], features: th.Tensor, actions: th.Tensor) -> th.Tensor | None:
     """``min_c Q_c`` of ``[B, M, D]`` actions, ``[B, M]``, by the operator (differentiable with respect to the actions
-    only), or None when the Q-networks are not plain ``Linear``/activation stacks with the same activations."""
+    only), or None when the Q-networks are not plain ``Linear``/activation stacks with the same activations and
+    precisions."""
     networks = [mlp_layers(q_net) for q_net in q_networks]
-    if not all(layers is not None for layers in networks) or len({_activation_names(net) for net in networks}) != 1:  # type: ignore[arg-type]
+    if not all(layers is not None for layers in networks) or len({_layer_specs(net) for net in networks}) != 1:  # type: ignore[arg-type]
         return None
+    specs = _layer_specs(networks[0])  # type: ignore[arg-type]
     layers = [layer for network in networks for layer in network]  # type: ignore[union-attr]
-    activations = _activation_names(networks[0])  # type: ignore[arg-type]
     weights = [linear.weight.detach() for linear, _ in layers]
     biases = [linear.bias.detach() for linear, _ in layers]
     if th.compiler.is_compiling():
         # Inside a compiled gradient step: the forward pass itself, which the compiler differentiates and fuses.
-        return min_twin_critic_forward(features, actions, weights, biases, activations)[0]
-    return _EagerMinTwinCritic.apply(features, actions, weights, biases, activations)
+        return min_twin_critic_forward(features, actions, weights, biases, specs)[0]
+    return _EagerMinTwinCritic.apply(features, actions, weights, biases, specs)
 
 
 # Modules whose forward pass does not read ``self.training``: PyTorch's layers without dropout or normalisation, and

@@ -40,7 +40,7 @@ class CrossQMixture(EstimatorMixin, SACFamilyMixin, CrossQ):  # type: ignore[mis
     evaluation mode), :meth:`_actor_loss` (the actor's BatchRenorm in training mode), :meth:`_updates_actor` (every
     ``policy_delay`` gradient steps, with alpha's step) and :meth:`_updates_target` (never: no target network).
 
-    Parameters: ``estimator``, ``estimator_kwargs`` and ``compile`` as
+    Parameters: ``estimator``, ``estimator_kwargs``, ``compile`` and ``precision`` as
     :class:`~sb3_mixture.common.sac_family.EstimatorMixin` and :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`;
     the others are :class:`sb3_contrib.CrossQ`'s (``policy_delay``; ``use_sde`` must stay False), with the number of
     components in ``policy_kwargs=dict(n_components=K)`` (default 5).

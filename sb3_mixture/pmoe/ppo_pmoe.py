@@ -13,6 +13,7 @@ from stable_baselines3.common.utils import explained_variance, update_learning_r
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_mixture.common.precision import set_precision
 from sb3_mixture.common.utils import frozen
 from sb3_mixture.pmoe.losses import routing_loss
 from sb3_mixture.ppo_mixture import PPOMixture
@@ -100,6 +101,7 @@ class PPOPMOE(PPOMixture):
         super()._setup_model()
         input_dim = self.policy.features_dim + get_action_dim(self.action_space)
         self.aux_q = nn.Sequential(*create_mlp(input_dim, 1, self.aux_net_arch)).to(self.device)
+        set_precision(self.aux_q, self.precision)
         # The policy's optimizer steps everything but the gate, at PPO's step size; the gate and Qaux get their own.
         gate = self.policy.logits_net
         gate_ids = {id(param) for param in gate.parameters()}

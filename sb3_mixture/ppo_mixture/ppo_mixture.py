@@ -8,6 +8,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_mixture.common.compile import check_compiler, compile_function
 from sb3_mixture.common.distributions import mixture_statistics
+from sb3_mixture.common.precision import check_bf16_hardware, check_precision, set_precision
 from sb3_mixture.common.utils import check_box_action_space
 from sb3_mixture.ppo_mixture.policies import CnnPolicy, MixtureActorCriticPolicy, MlpPolicy, MultiInputPolicy
 
@@ -31,6 +32,9 @@ class PPOMixture(PPO):
     :param compile: Run the policy's forward pass (rollout collection) and its ``evaluate_actions`` (the loss's forward
         and backward passes) as ``torch.compile`` graphs (docs/guide/speed.rst); the same numbers. Needs a C++
         compiler. Saved with the model; ``load(path, compile=...)`` overrides it.
+    :param precision: ``"fp32"`` (default) or ``"bf16"``: the hidden layers' matrix products in bfloat16, in rollouts
+        and training alike, everything else in float32 (:mod:`~sb3_mixture.common.precision`); needs bf16 hardware.
+        Saved with the model; ``load(path, precision=...)`` overrides it.
     :param args: Positional parameters of :class:`stable_baselines3.PPO`
     :param kwargs: Keyword parameters of :class:`stable_baselines3.PPO` (``use_sde`` must stay False)
     """
@@ -45,15 +49,24 @@ class PPOMixture(PPO):
     """The RL Zoo key (the registry in ``sb3_mixture/__init__.py`` is built from it)."""
 
     def __init__(
-        self, policy: str | type[MixtureActorCriticPolicy], env: GymEnv | str, *args: Any, compile: bool = False, **kwargs: Any
+        self,
+        policy: str | type[MixtureActorCriticPolicy],
+        env: GymEnv | str,
+        *args: Any,
+        compile: bool = False,
+        precision: str = "fp32",
+        **kwargs: Any,
     ):
         self.compile = compile
+        self.precision = check_precision(precision, type(self).__name__)
         super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
         # With no entropy bonus the estimate would only be logged: skip its K samples (SB3 then logs -log_prob).
         self.policy.action_dist.estimate_entropy = float(self.ent_coef) != 0.0
+        check_bf16_hardware(self.precision, self.device, type(self).__name__)
+        set_precision(self.policy, self.precision)
         if self.compile:
             check_compiler(type(self).__name__)
             # Instance attributes over the methods: SB3's rollout and train loops call these, and the module's

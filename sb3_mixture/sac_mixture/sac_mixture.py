@@ -26,6 +26,7 @@ class SACMixture(EstimatorMixin, SACFamily):  # type: ignore[misc]
         ``"usgm_rp"``; see :mod:`sb3_mixture.common.estimators`
     :param estimator_kwargs: Keyword arguments of the estimator
     :param compile: As :class:`~sb3_mixture.common.sac_family.SACFamily`
+    :param precision: As :class:`~sb3_mixture.common.sac_family.SACFamily` (``"fp32"`` or ``"bf16"``)
     :param args: Positional parameters of :class:`stable_baselines3.SAC`, in SAC's order
     :param kwargs: Keyword parameters of :class:`stable_baselines3.SAC` (``use_sde`` must stay False)
     """

@@ -32,7 +32,7 @@ class TQCMixture(EstimatorMixin, SACFamilyMixin, TQC):  # type: ignore[misc]
     its alpha step before the critic's and scores the actor after it, on an action drawn before; here the alpha step
     follows the actor's, with the same alpha and the same log-density, so only the order of the random draws differs.
 
-    Parameters: ``estimator``, ``estimator_kwargs`` and ``compile`` as
+    Parameters: ``estimator``, ``estimator_kwargs``, ``compile`` and ``precision`` as
     :class:`~sb3_mixture.common.sac_family.EstimatorMixin` and :class:`~sb3_mixture.common.sac_family.SACFamilyMixin`;
     the others are :class:`sb3_contrib.TQC`'s (``top_quantiles_to_drop_per_net``, ``policy_kwargs=dict(n_quantiles=...)``;
     ``use_sde`` must stay False), with the number of components in ``policy_kwargs=dict(n_components=K)`` (default 5).
