@@ -5,6 +5,7 @@ and the single-thread rate of one 256x256 by 256x256 product in PyTorch and, whe
 behind SBX's SAC).
 
     python benchmarks/compiled_profile.py --out benchmarks/results/compiled_profile.md
+    python benchmarks/compiled_profile.py --precisions fp32 bf16 --out benchmarks/results/compiled_profile_bf16.md
 """
 
 import argparse
@@ -21,8 +22,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from sb3_mixture import SACMixture
 from sb3_mixture.common import sac_family
+from sb3_mixture.common.precision import has_bf16_products
 
-MATRIX_PRODUCTS = ("aten::addmm", "aten::mm")
+MATRIX_PRODUCTS = ("aten::addmm", "aten::mm", "aten::bmm")
 SIZE = 256
 
 
@@ -39,6 +41,9 @@ def product_rate(multiply: Callable[[], Any], repeats: int = 2000) -> float:
 def product_rates() -> dict[str, float]:
     a, b = th.randn(SIZE, SIZE), th.randn(SIZE, SIZE)
     rates = {"PyTorch (torch.mm)": product_rate(lambda: th.mm(a, b))}
+    if has_bf16_products(th.device("cpu")):
+        a16, b16 = a.bfloat16(), b.bfloat16()
+        rates["PyTorch (torch.mm, bf16)"] = product_rate(lambda: th.mm(a16, b16))
     try:
         import jax
         import jax.numpy as jnp
@@ -70,19 +75,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32"])
     parser.add_argument("--note", default="", help="what else ran on the machine")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     th.set_num_threads(1)
     sac_family.compile_function = profiled_compile  # type: ignore[assignment]
     common: dict[str, Any] = dict(learning_starts=100, seed=0, verbose=0)
-    models = {
-        "SB3 SAC (eager)": SAC("MlpPolicy", args.env, **common),
-        "SACMixture K=1, compile": SACMixture(
-            "MlpPolicy", args.env, compile=True, policy_kwargs=dict(n_components=1), **common
-        ),
-        "SACMixture K=5, compile": SACMixture("MlpPolicy", args.env, compile=True, **common),
-    }
+    models: dict[str, Any] = {"SB3 SAC (eager)": SAC("MlpPolicy", args.env, **common)}
+    for precision in args.precisions:
+        suffix = ", bf16" if precision == "bf16" else ""
+        for n_components in (1, 5):
+            policy_kwargs = dict(n_components=n_components)
+            models[f"SACMixture K={n_components}, compile{suffix}"] = SACMixture(
+                "MlpPolicy", args.env, compile=True, precision=precision, policy_kwargs=policy_kwargs, **common
+            )
     lines = [
         f"# Where a compiled step's time goes ({args.env}, RL Zoo's SAC settings)",
         "",

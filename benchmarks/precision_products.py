@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch as th
+import torch._dynamo
 from torch import nn
 
 from sb3_mixture.common.compile import compile_function, whole_step_tracing
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.5, help="time per candidate per round")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--note", default="", help="what else ran on the machine, for the table's header")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     device = th.device(args.device)
@@ -81,7 +83,7 @@ def main() -> None:
         f"Command: `python {shlex.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
         f"{th.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}. "
         f"Critic: {args.input_dim}-W-W-1 with ReLU; work: forward pass and the parameters' gradient. Speed-up: median "
-        f"over {args.rounds} rounds of fp32's time over bf16's.",
+        f"over {args.rounds} rounds of fp32's time over bf16's. {args.note}",
         "",
         "| width | batch | fp32 eager ms | bf16 eager speed-up | fp32 compiled ms | bf16 compiled speed-up |",
         "|---|---|---|---|---|---|",
@@ -92,6 +94,7 @@ def main() -> None:
             batch = th.randn(batch_size, args.input_dim, device=device)
             row = [str(width), str(batch_size)]
             for compiled in (False, True):
+                th._dynamo.reset()  # each setting's two graphs are new versions of one function: under Dynamo's limit
                 works = {}
                 for precision in ("fp32", "bf16"):
                     works[precision] = update_work(critic(args.input_dim, width, precision, device), batch, compiled)
