@@ -18,12 +18,17 @@ from torch.nn import functional as F
 PRECISIONS = ("fp32", "bf16")
 
 
+def bf16_linear(x: th.Tensor, weight: th.Tensor, bias: th.Tensor | None) -> th.Tensor:
+    """``x W^T + b`` multiplied in bf16 from fp32 operands (cast here), fp32 out."""
+    bias = None if bias is None else bias.to(th.bfloat16)
+    return F.linear(x.to(th.bfloat16), weight.to(th.bfloat16), bias).float()
+
+
 class BF16Linear(nn.Linear):
-    """A ``Linear`` whose product runs in bf16: fp32 in, fp32 out, fp32 parameters (cast at each call)."""
+    """A ``Linear`` whose product runs in bf16 (:func:`bf16_linear`): fp32 in, fp32 out, fp32 parameters."""
 
     def forward(self, input: th.Tensor) -> th.Tensor:
-        bias = None if self.bias is None else self.bias.to(th.bfloat16)
-        return F.linear(input.to(th.bfloat16), self.weight.to(th.bfloat16), bias).float()
+        return bf16_linear(input, self.weight, self.bias)
 
 
 def check_precision(precision: str, algorithm: str) -> str:

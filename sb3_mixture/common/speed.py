@@ -29,7 +29,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_mixture.common.precision import BF16Linear
+from sb3_mixture.common.precision import BF16Linear, bf16_linear
 from sb3_mixture.common.utils import check_finite_observation
 
 if TYPE_CHECKING:
@@ -102,10 +102,7 @@ def _decode_layers(specs: str) -> list[tuple[nn.Module | None, str]]:
 
 def _product(x: th.Tensor, weight: th.Tensor, bias: th.Tensor | None, precision: str) -> th.Tensor:
     """``x W^T + b`` in ``precision``, fp32 out (:class:`BF16Linear`'s product on detached parameters)."""
-    if precision == "bf16":
-        bias = None if bias is None else bias.to(th.bfloat16)
-        return F.linear(x.to(th.bfloat16), weight.to(th.bfloat16), bias).float()
-    return F.linear(x, weight, bias)
+    return bf16_linear(x, weight, bias) if precision == "bf16" else F.linear(x, weight, bias)
 
 
 def _matmul(a: th.Tensor, b: th.Tensor, precision: str) -> th.Tensor:
