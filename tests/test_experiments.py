@@ -4,6 +4,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium
 import mujoco  # the tests extra installs it (tests/test_zoo.py trains Hopper-v5 too)
@@ -17,6 +18,7 @@ from scipy import stats
 from sb3_mixture import PPOMixture, SACMixture
 from sb3_mixture.experiments import grid, run_grid, write_report
 from sb3_mixture.experiments.runner import pending
+from sb3_mixture.experiments.specs import RunSpec
 from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, iqm_intervals
 from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
 from tests.helpers import FAST_KWARGS
@@ -552,6 +554,65 @@ def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:
     assert result["timesteps"] == [300, 600, 900, 1200, 1500]
     assert len(result["resumed_at"]) == 1 and result["resumed_at"][0] in (300, 600, 900, 1200)
     assert len(result["stochastic_returns"]) == 5 and not list(out.rglob("*.checkpoint*"))
+
+
+class _Stopped(BaseException):
+    """A process that stops right after a checkpoint (as SIGKILL would, without its cost in a test)."""
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id", "overrides"),
+    [
+        # the checkpoint (300) falls before learning_starts: random actions from the action space's generator
+        ("sac_mrp", "Pendulum-v1", (("learning_starts", "700"), ("policy_kwargs", "dict(net_arch=[16])"))),
+        ("ppo_mixture", "Hopper-v5", (("n_steps", "256"), ("batch_size", "64"))),  # VecNormalize, MuJoCo mid-episode
+        ("sac_mrp", "dm_control/cartpole-swingup-v0", (("learning_starts", "100"), ("policy_kwargs", "dict(net_arch=[16])"))),
+    ],
+    ids=["sac_mrp-Pendulum", "ppo_mixture-Hopper", "sac_mrp-DMC"],
+)
+def test_a_resumed_run_equals_one_that_never_stopped(
+    algo: str, env_id: str, overrides: tuple[tuple[str, str], ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after its first checkpoint and run again writes the numbers of a run that never stopped: every
+    evaluation, the sampled ones, the mixture statistics and each training episode (its environments resumed
+    mid-episode, its random streams where they were)."""
+    from sb3_mixture.experiments.checkpoint import Checkpoint
+    from sb3_mixture.experiments.runner import execute
+
+    spec = RunSpec(algo, env_id, seed=0, budget=1800, overrides=overrides)
+    never_stopped = execute(spec, tmp_path / "whole", 300, 2, "test")
+    saves: list[int] = []
+    save = Checkpoint.save
+
+    def save_then_stop(checkpoint: Checkpoint, model: Any, *arguments: Any) -> None:
+        save(checkpoint, model, *arguments)
+        saves.append(model.num_timesteps)
+        if len(saves) == 1:
+            raise _Stopped
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+    with pytest.raises(_Stopped):
+        execute(spec, tmp_path / "stopped", 300, 2, "test")
+    resumed = execute(spec, tmp_path / "stopped", 300, 2, "test")
+    assert resumed["resumed_at"] == saves[:1] and resumed["resumed_exactly"] == [True]
+    assert never_stopped["timesteps"][:6] == [300, 600, 900, 1200, 1500, 1800]  # PPO ends its last rollout: 2048
+    for key in ("timesteps", "returns", "stochastic_returns", "mixture_statistics", "online", "final_return"):
+        assert resumed[key] == never_stopped[key], key
+    ends, lengths = resumed["online"]["timesteps"], resumed["online"]["lengths"]
+    assert any(end - length < saves[0] < end for end, length in zip(ends, lengths, strict=True)), "no episode spans the stop"
+
+
+def test_a_checkpoint_killed_between_its_renames_is_put_back(tmp_path: Path) -> None:
+    from sb3_mixture.experiments.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint(tmp_path / "seed0_budget100.json")
+    checkpoint.directory.mkdir()
+    (checkpoint.directory / "records.json").write_text("{}")
+    checkpoint.directory.rename(checkpoint.directory.with_name(f"{checkpoint.directory.name}.old123"))
+    assert checkpoint.exists() and (checkpoint.directory / "records.json").read_text() == "{}"
+    (tmp_path / f"{checkpoint.directory.name}.tmp456").mkdir()
+    checkpoint.delete()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_corrupt_result_or_checkpoint_is_named(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ What a run records while it trains: its training episodes, its evaluations, its 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,17 @@ def new_records() -> dict[str, Any]:
         "training_time": 0.0,
         "wall_time": 0.0,
         "resumed_at": [],
+        "resumed_exactly": [],
+        "episode_reached_goal": [],
     }
 
 
 class RunRecorder(BaseCallback):
     """Fills ``records`` as the model trains: each finished training episode (Monitor's unnormalised return, its
-    length, whether it reached the goal), and every ``eval_freq`` steps an evaluation (:meth:`evaluate`) and a
-    checkpoint. Training time excludes the evaluations; wall time includes them and every earlier process's share."""
+    length, whether it reached the goal), and every ``eval_freq`` steps an evaluation (:meth:`evaluate`) and, at the
+    start of the next rollout (the step's gradient updates done), a checkpoint. Training time excludes both; wall time
+    includes them and every earlier process's share. ``progress``, if given, is called with the step count at the
+    start, at most every ``progress_interval`` seconds, and at each evaluation."""
 
     def __init__(
         self,
@@ -43,16 +48,33 @@ class RunRecorder(BaseCallback):
         n_eval_episodes: int,
         checkpoint: Checkpoint,
         records: dict[str, Any],
+        progress: Callable[[int], None] | None = None,
+        progress_interval: float = 2.0,
     ):
         super().__init__()
         self.spec, self.env, self.eval_env, self.checkpoint, self.records = spec, env, eval_env, checkpoint, records
         self.eval_freq, self.n_eval_episodes = eval_freq, n_eval_episodes
-        self.reached = [False] * env.num_envs  # per training env: an ``is_success`` step since its episode began
+        # Per training env: an ``is_success`` step since its episode began (checkpointed: episodes resume mid-way).
+        self.reached = list(records.get("episode_reached_goal") or [False] * env.num_envs)
         self.clock_started = 0.0
         self.wall_clock_start = time.perf_counter() - records["wall_time"]
+        self.checkpoint_due = False
+        self.progress, self.progress_interval, self.progress_reported = progress, progress_interval, -float("inf")
 
     def _on_training_start(self) -> None:
+        self._report_progress(force=True)
         self._start_clock()
+
+    def _on_rollout_start(self) -> None:
+        # Between rollouts nothing is half done (the last transition stored, its gradient steps taken), so a run
+        # resumed from here repeats nothing and skips nothing.
+        if self.checkpoint_due:
+            self._stop_clock()
+            self.records["wall_time"] = self.wall_time()
+            self.records["episode_reached_goal"] = list(self.reached)
+            self.checkpoint.save(self.model, self.env, self.eval_env, self.records)
+            self.checkpoint_due = False
+            self._start_clock()
 
     def _on_step(self) -> bool:
         online = self.records["online"]
@@ -68,14 +90,20 @@ class RunRecorder(BaseCallback):
         if self.num_timesteps % self.eval_freq < self.training_env.num_envs:
             self._stop_clock()
             self.evaluate()
-            if self.num_timesteps < self.spec.budget:
-                self.records["wall_time"] = self.wall_time()
-                self.checkpoint.save(self.model, self.env, self.records)
+            self.checkpoint_due = self.num_timesteps < self.spec.budget
+            self._report_progress(force=True)
             self._start_clock()
+        else:
+            self._report_progress()
         return True
 
     def _on_training_end(self) -> None:
         self._stop_clock()
+
+    def _report_progress(self, force: bool = False) -> None:
+        if self.progress is not None and (force or time.monotonic() - self.progress_reported >= self.progress_interval):
+            self.progress(self.num_timesteps)
+            self.progress_reported = time.monotonic()
 
     def _start_clock(self) -> None:
         self.clock_started = time.perf_counter()

@@ -16,7 +16,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -33,29 +33,45 @@ returns and lengths, as SB3's Monitor records them, and whether each reached the
 evaluations only) still read."""
 
 
-def execute(spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str) -> dict[str, Any]:
+def execute(
+    spec: RunSpec,
+    root: Path,
+    eval_freq: int,
+    n_eval_episodes: int,
+    command: str,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Train one run, evaluating every ``eval_freq`` steps, and write its result file (RL Zoo's own logs of the run go
-    to a temporary folder, removed after)."""
+    to a temporary folder, removed after). ``progress`` is called with the run's step count every few seconds."""
     checkpoint = Checkpoint(spec.path(root))
     logs = Path(tempfile.mkdtemp(prefix="sb3-mixture-run-"))
     try:
-        return _execute(spec, root, eval_freq, n_eval_episodes, command, checkpoint, logs)
+        return _execute(spec, root, eval_freq, n_eval_episodes, command, checkpoint, logs, progress)
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 
 
 def _execute(
-    spec: RunSpec, root: Path, eval_freq: int, n_eval_episodes: int, command: str, checkpoint: Checkpoint, logs: Path
+    spec: RunSpec,
+    root: Path,
+    eval_freq: int,
+    n_eval_episodes: int,
+    command: str,
+    checkpoint: Checkpoint,
+    logs: Path,
+    progress: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     from sb3_mixture.experiments.recording import RunRecorder, new_records
 
     model, env, eval_env, hyperparams, zoo_callbacks = build(spec, logs)
     records = new_records()
     if checkpoint.exists():  # an earlier process stopped mid-run: go on from its last evaluation
-        model, env, records = checkpoint.restore(algorithm_classes()[spec.algo], env)
+        model, env, eval_env, records, exact = checkpoint.restore(algorithm_classes()[spec.algo], env, eval_env)
         records["resumed_at"].append(model.num_timesteps)
-        env.seed(spec.seed + 7919 * len(records["resumed_at"]))  # a new episode, not a replay of the first ones
-    recorder = RunRecorder(spec, env, eval_env, eval_freq, n_eval_episodes, checkpoint, records)
+        records.setdefault("resumed_exactly", []).append(exact)
+        if not exact:
+            env.seed(spec.seed + 7919 * len(records["resumed_at"]))  # a new episode, not a replay of the first ones
+    recorder = RunRecorder(spec, env, eval_env, eval_freq, n_eval_episodes, checkpoint, records, progress)
     resumed = bool(records["resumed_at"])
     model.learn(spec.budget - model.num_timesteps, callback=[recorder, *zoo_callbacks], reset_num_timesteps=not resumed)
     curve = records["curve"]
@@ -72,6 +88,7 @@ def _execute(
         **curve,
         "online": records["online"],
         "resumed_at": records["resumed_at"],
+        "resumed_exactly": records.get("resumed_exactly", []),
         "final_return": curve["returns"][-1],
         "final_stochastic_return": curve["stochastic_returns"][-1],
         "final_success_rate": curve["success_rate"][-1],
@@ -106,6 +123,11 @@ def pending(specs: Iterable[RunSpec], root: Path, shard: tuple[int, int] = (0, 1
     return todo
 
 
+def recorded_command() -> str:
+    """This process's command line as a run file records it (shell words, the module by its present name)."""
+    return shlex.join(["python", "-m", MODULE, *sys.argv[1:]])
+
+
 def run_grid(
     specs: Sequence[RunSpec],
     root: Path,
@@ -120,7 +142,7 @@ def run_grid(
     from tqdm.auto import tqdm
 
     todo = pending(specs, root, shard)
-    command = command or shlex.join(["python", "-m", MODULE, *sys.argv[1:]])
+    command = command or recorded_command()
     bar = tqdm(total=len(todo), desc="runs", disable=not progress_bar)
     if workers <= 1:
         for spec in todo:
