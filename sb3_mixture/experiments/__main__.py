@@ -9,6 +9,8 @@ Command line of the benchmark runner.
         --ent-coefs 0.1 --hyperparams learning_rate:1e-3 --out my_runs
     # one table over several grids, each compared with its own baseline (the README's results table)
     python -m sb3_mixture.experiments summary --runs my_sac_runs sac --runs my_ppo_runs ppo
+    # the same grid on a Ray cluster (pip install ".[ray]"): each run a task, retried on another node if its node dies
+    python -m sb3_mixture.experiments run --algos sac sac_mrp --envs Pendulum-v1 --budgets 20000 --ray auto --out my_runs
     # the rliable report (to split a grid over two machines sharing the folder: --shard 0/2 on one, 1/2 on the other)
     python -m sb3_mixture.experiments report --runs my_runs --out my_runs/report.md
 
@@ -77,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-episodes", type=int, default=10)
     run.add_argument("--workers", type=int, default=2)
     run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: run every n-th run of the grid, from the i-th")
+    run.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="run on the Ray cluster at ADDRESS (auto, host:port, ray://host:port; local: a new one on this machine), one "
+        "task per run, instead of --workers processes",
+    )
+    run.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs each run asks of Ray")
+    run.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs each run asks of Ray (fractions share one)")
+    run.add_argument("--ray-max-retries", type=int, default=3, help="restarts of a run whose node or worker process died")
     run.add_argument("--out", type=Path, default=Path("benchmarks/results/runs"))
     report = commands.add_parser("report", help="aggregate the result files with rliable")
     report.add_argument("--runs", type=Path, default=Path("benchmarks/results/runs"))
@@ -120,8 +132,20 @@ def main(argv: list[str] | None = None) -> None:
         specs = grid(
             args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams), args.conf_dir
         )
-        executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
-        print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
+        if args.ray is None:
+            executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)
+            print(f"{len(executed)} runs executed, {len(specs) - len(executed)} skipped or in other shards")
+            return
+        from sb3_mixture.experiments.ray_executor import RayResources, run_grid_on_ray
+
+        resources = RayResources(args.ray_cpus, args.ray_gpus, args.ray_max_retries)
+        try:
+            states = run_grid_on_ray(specs, args.out, args.eval_freq, args.eval_episodes, args.ray, resources, args.shard)
+        except KeyboardInterrupt:
+            raise SystemExit("cancelled: the runs' checkpoints are kept; the same command resumes them") from None
+        failed = [state for state in states if state.outcome != "done"]
+        if failed:
+            raise SystemExit(f"{len(failed)} of {len(states)} runs failed (tracebacks above)")
     elif args.command == "sweep":
         write_sweep_report(args.runs, args.out, args.title)
         print(f"sweep report written to {args.out}")
