@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on the Ray cluster at ADDRESS (auto, host:port, ray://host:port; local: a new one on this machine), one "
         "task per run, instead of --workers processes",
     )
-    run.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs each run asks of Ray")
+    run.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs each run reserves (it trains on one torch thread)")
     run.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs each run asks of Ray (fractions share one)")
     run.add_argument("--ray-max-retries", type=int, default=3, help="restarts of a run whose node or worker process died")
     run.add_argument("--out", type=Path, default=Path("benchmarks/results/runs"))

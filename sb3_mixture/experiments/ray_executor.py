@@ -162,7 +162,8 @@ def _update(states: list[RunState], reports: dict[int, dict[str, Any]], bar: Any
             state.steps = report["steps"]
         state.attempt_nodes = list(report["nodes"])
         state.attempts, state.node = len(report["nodes"]), report["nodes"][-1]
-    bar.n = sum(state.steps for state in states)
+    bar.total = sum(state.spec.budget for state in states if state.outcome != "failed")  # the steps there are to train
+    bar.n = sum(state.steps for state in states if state.outcome != "failed")
     running = [state for state in states if state.outcome is None and state.attempts]
     counts = {outcome: sum(state.outcome == outcome for state in states) for outcome in ("done", "failed")}
     now = ", ".join(f"{_label(state.spec)} {state.steps}/{state.spec.budget}" for state in running)
