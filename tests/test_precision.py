@@ -46,12 +46,15 @@ def test_bf16_linear_multiplies_in_bf16_and_returns_fp32() -> None:
 
 @pytest.mark.parametrize("cls,kwargs", algorithm_params())
 def test_hidden_layers_and_only_they_run_in_bf16(cls: Any, kwargs: dict[str, Any]) -> None:
-    """Every Linear that its Sequential follows with an activation or normalisation multiplies in bf16; the output layers
-    (Q-values, heads) and the parameters stay fp32; the state dict is the fp32 model's."""
+    """Every Linear that its Sequential follows with an activation or normalisation multiplies in bf16 but the first of
+    each stack (it multiplies the observations and actions); the output layers (Q-values, heads) and the parameters
+    stay fp32; the state dict is the fp32 model's."""
     fp32 = cls("MlpPolicy", "Pendulum-v1", **{**FAST_KWARGS, **kwargs}, seed=0)
     bf16 = cls("MlpPolicy", "Pendulum-v1", **{**FAST_KWARGS, **kwargs}, seed=0, precision="bf16")
-    hidden = {id(sequential[index]) for sequential, index in hidden_linear_layers(bf16.policy)}
-    assert len(hidden) >= 6  # the actor's two hidden layers, two per critic and target critic
+    layers = hidden_linear_layers(bf16.policy)
+    first = {id(next(child for child in sequential if isinstance(child, nn.Linear))) for sequential, _ in layers}
+    hidden = {id(sequential[index]) for sequential, index in layers} - first
+    assert len(first) >= 3 and len(hidden) >= 3  # the actor's stack and each critic's (CrossQ has no target)
     for module in bf16.policy.modules():
         if isinstance(module, nn.Linear):
             assert isinstance(module, BF16Linear) == (id(module) in hidden), module
@@ -155,7 +158,7 @@ def test_every_key_trains_in_bf16(cls: Any, kwargs: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("cls", [PPOMixture, PPOPMOE])
 def test_ppo_keys_train_in_bf16(cls: Any) -> None:
-    model = cls("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=2, policy_kwargs=dict(net_arch=[32]),
+    model = cls("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=2, policy_kwargs=dict(net_arch=[32, 32]),
                 seed=0, precision="bf16")  # fmt: skip
     assert any(isinstance(module, BF16Linear) for module in model.policy.modules())
     before = [parameter.detach().clone() for parameter in model.policy.parameters()]

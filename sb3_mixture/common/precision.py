@@ -2,13 +2,19 @@
 ``precision="bf16"``: the hidden layers' matrix products in bfloat16, everything else in float32 (docs/guide/speed.rst).
 
 A hidden layer is a ``Linear`` that its ``nn.Sequential`` follows with something (an activation, a normalisation): the
-layers of SB3's ``net_arch`` stacks. It multiplies in bf16 and hands fp32 on (:class:`BF16Linear`), so the parameters,
-their gradients and the optimizer's state stay fp32, the products accumulate in fp32 (oneDNN's bf16 kernels), and all
-that lies between products runs in fp32: activations, normalisations, the output layers, the mixture's log-densities
-and logsumexp, tanh's log-determinant, the TD target, the losses and their reductions, alpha and its loss, PPO's ratio.
-The output layers (Q-values and quantiles, means, log-stds, logits, state values: a ``Linear`` that ends its stack or
-stands alone) stay fp32: their products are the smallest, and bf16's 8-bit significand would round a Q-value of 500
-to a multiple of 2, which the TD error would then carry.
+layers of SB3's ``net_arch`` stacks. Each hidden layer but the first of its stack multiplies in bf16 and hands fp32 on
+(:class:`BF16Linear`), so the parameters, their gradients and the optimizer's state stay fp32, the products accumulate
+in fp32 (oneDNN's bf16 kernels), and all that lies between products runs in fp32: activations, normalisations, the
+output layers, the mixture's log-densities and logsumexp, tanh's log-determinant, the TD target, the losses and their
+reductions, alpha and its loss, PPO's ratio.
+
+Two kinds of layer stay fp32. The output layers (Q-values and quantiles, means, log-stds, logits, state values: a
+``Linear`` that ends its stack or stands alone): bf16's 8-bit significand would round a Q-value of 500 to a multiple of
+2, which the TD error would then carry. And the first layer of each stack, which multiplies the observations and
+actions themselves: rounded to bf16, a velocity of 10 moves in steps of 1/16, the same state always to the same
+rounded input, and the critic's gradient then differs from fp32's by a bias that does not average out over
+minibatches (12% of the mean critic gradient at a trained HalfCheetah state, against 2% with the first layers in fp32:
+``benchmarks/results/precision_fidelity.md``). Both are thin products, where bf16 gains least.
 """
 
 import torch as th
@@ -70,12 +76,22 @@ def hidden_linear_layers(module: nn.Module) -> list[tuple[nn.Sequential, int]]:
     return layers
 
 
+def bf16_layers(module: nn.Module) -> list[tuple[nn.Sequential, int]]:
+    """The layers ``precision="bf16"`` multiplies in bf16: the hidden ``Linear`` layers but each stack's first, which
+    multiplies the stack's input (see the module's docstring)."""
+    first_linear = {
+        id(sequential): next(index for index, child in enumerate(sequential) if isinstance(child, nn.Linear))
+        for sequential, _ in hidden_linear_layers(module)
+    }
+    return [(sequential, index) for sequential, index in hidden_linear_layers(module) if index != first_linear[id(sequential)]]
+
+
 def set_precision(module: nn.Module, precision: str) -> None:
     """Make ``module``'s hidden layers multiply in ``precision``, in place: each keeps its identity and parameters (only
     its class changes, between ``nn.Linear`` and :class:`BF16Linear`), so optimizers, state-dict keys and saved models
     are unchanged, and a loaded model can switch either way."""
     layer_class = BF16Linear if precision == "bf16" else nn.Linear
-    for sequential, index in hidden_linear_layers(module):
+    for sequential, index in hidden_linear_layers(module) if precision == "fp32" else bf16_layers(module):
         linear = sequential[index]
         if type(linear) in (nn.Linear, BF16Linear):  # a subclass of Linear with a forward of its own is left alone
             linear.__class__ = layer_class
