@@ -79,19 +79,20 @@ def hidden_linear_layers(module: nn.Module) -> list[tuple[nn.Sequential, int]]:
 def bf16_layers(module: nn.Module) -> list[tuple[nn.Sequential, int]]:
     """The layers ``precision="bf16"`` multiplies in bf16: the hidden ``Linear`` layers but each stack's first, which
     multiplies the stack's input (see the module's docstring)."""
-    first_linear = {
-        id(sequential): next(index for index, child in enumerate(sequential) if isinstance(child, nn.Linear))
-        for sequential, _ in hidden_linear_layers(module)
-    }
-    return [(sequential, index) for sequential, index in hidden_linear_layers(module) if index != first_linear[id(sequential)]]
+    layers, stacks = [], set()
+    for sequential, index in hidden_linear_layers(module):  # a stack's layers come in order: its first comes first
+        if id(sequential) in stacks:
+            layers.append((sequential, index))
+        stacks.add(id(sequential))
+    return layers
 
 
 def set_precision(module: nn.Module, precision: str) -> None:
     """Make ``module``'s hidden layers multiply in ``precision``, in place: each keeps its identity and parameters (only
     its class changes, between ``nn.Linear`` and :class:`BF16Linear`), so optimizers, state-dict keys and saved models
     are unchanged, and a loaded model can switch either way."""
-    layer_class = BF16Linear if precision == "bf16" else nn.Linear
-    for sequential, index in hidden_linear_layers(module) if precision == "fp32" else bf16_layers(module):
+    in_bf16 = {id(sequential[index]) for sequential, index in bf16_layers(module)} if precision == "bf16" else set()
+    for sequential, index in hidden_linear_layers(module):
         linear = sequential[index]
         if type(linear) in (nn.Linear, BF16Linear):  # a subclass of Linear with a forward of its own is left alone
-            linear.__class__ = layer_class
+            linear.__class__ = BF16Linear if id(linear) in in_bf16 else nn.Linear

@@ -35,16 +35,14 @@ class RayResources:
 
 @dataclass
 class RunState:
-    """What the driver knows of one run: its steps so far, the node of its latest attempt, how many attempts started,
-    and its end (``done``, ``failed`` with the traceback, or ``cancelled``)."""
+    """What the driver knows of one run: its steps so far, the node of each attempt that started, and its end
+    (``done``, ``failed`` with the traceback, or ``cancelled``)."""
 
     spec: RunSpec
     steps: int = 0
-    node: str | None = None
-    attempts: int = 0
     outcome: str | None = None
     error: str | None = None
-    attempt_nodes: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
 
 
 class ProgressBoard:
@@ -54,11 +52,13 @@ class ProgressBoard:
         self.reports: dict[int, dict[str, Any]] = {}
 
     def started(self, index: int, node: str) -> None:
-        report = self.reports.setdefault(index, {"steps": 0, "nodes": []})
-        report["nodes"].append(node)
+        self._report(index)["nodes"].append(node)
 
     def progress(self, index: int, steps: int) -> None:
-        self.reports.setdefault(index, {"steps": 0, "nodes": []})["steps"] = steps
+        self._report(index)["steps"] = steps
+
+    def _report(self, index: int) -> dict[str, Any]:
+        return self.reports.setdefault(index, {"steps": 0, "nodes": []})
 
     def snapshot(self) -> dict[int, dict[str, Any]]:
         return self.reports
@@ -160,11 +160,10 @@ def _update(states: list[RunState], reports: dict[int, dict[str, Any]], bar: Any
         state = states[index]
         if state.outcome is None:
             state.steps = report["steps"]
-        state.attempt_nodes = list(report["nodes"])
-        state.attempts, state.node = len(report["nodes"]), report["nodes"][-1]
+        state.nodes = list(report["nodes"])
     bar.total = sum(state.spec.budget for state in states if state.outcome != "failed")  # the steps there are to train
     bar.n = sum(state.steps for state in states if state.outcome != "failed")
-    running = [state for state in states if state.outcome is None and state.attempts]
+    running = [state for state in states if state.outcome is None and state.nodes]
     counts = {outcome: sum(state.outcome == outcome for state in states) for outcome in ("done", "failed")}
     now = ", ".join(f"{_label(state.spec)} {state.steps}/{state.spec.budget}" for state in running)
     bar.set_postfix_str(f"done {counts['done']}/{len(states)}, running {len(running)}, failed {counts['failed']}: {now}")
@@ -178,11 +177,11 @@ def summary(states: Sequence[RunState], root: Path) -> str:
     """One line per run (outcome, steps, attempts and their nodes), then each failed run's traceback."""
     lines = [f"Ray grid, {len(states)} runs, results under {root}:"]
     for state in states:
-        nodes = ", ".join(node[:8] for node in state.attempt_nodes) or "-"
+        nodes = ", ".join(node[:8] for node in state.nodes) or "-"
         outcome = state.outcome or "unfinished"
         lines.append(
             f"  {outcome:9} {_label(state.spec)}: {state.steps}/{state.spec.budget} steps, "
-            f"{state.attempts} attempt(s) on node(s) {nodes}"
+            f"{len(state.nodes)} attempt(s) on node(s) {nodes}"
         )
     for state in states:
         if state.outcome == "failed":
