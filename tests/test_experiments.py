@@ -653,7 +653,7 @@ def test_the_experiments_modules_import_only_those_before_them() -> None:
 
     from sb3_mixture import experiments
 
-    order = ["checkpoint", "specs", "provenance", "building", "recording", "runner", "ray_executor", "results"]
+    order = ["checkpoint", "specs", "provenance", "building", "maze", "recording", "runner", "ray_executor", "results"]
     order += ["statistics", "figures", "auc", "report"]
     folder = Path(experiments.__file__).parent
     assert set(order) == {path.stem for path in folder.glob("*.py")} - {"__init__", "__main__"}
@@ -665,3 +665,93 @@ def test_the_experiments_modules_import_only_those_before_them() -> None:
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sb3_mixture.experiments.")
         }
         assert imported <= set(order[:position]), f"{name} imports {sorted(imported - set(order[:position]))}"
+
+
+class _GoalOnceEnv(gymnasium.Env):
+    """Six-step episodes that reach the goal at the third step only: the mazes' ``success`` key, or SB3's
+    ``is_success`` (false again at the last step)."""
+
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, key: str = "success", **_: Any) -> None:
+        self.key, self.steps = key, 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.steps = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.steps += 1
+        return np.zeros(1, np.float32), 0.0, False, self.steps == 6, {self.key: self.steps == 3}
+
+
+@pytest.mark.parametrize("key", ["success", "is_success"])
+def test_an_episode_reached_the_goal_if_any_step_did(key: str, tmp_path: Path) -> None:
+    """A maze episode goes on after the goal, which the ball can leave: the evaluations' success rate and the training
+    episodes' flags count an episode whose third step, not its last, reached the goal."""
+    env_id = f"GoalOnce-{key}-v0"
+    gymnasium.register(env_id, entry_point=_GoalOnceEnv, kwargs={"key": key})
+    spec = RunSpec("sac_mrp", env_id, seed=0, budget=24, overrides=(("learning_starts", "100"),))
+    from sb3_mixture.experiments.runner import execute
+
+    result = execute(spec, tmp_path, eval_freq=12, n_eval_episodes=2, command="test")
+    assert result["success_rate"] == [1.0, 1.0]
+    assert result["online"]["reached_goal"] == [True] * 4
+
+
+def test_a_point_maze_run_records_its_mixture_on_the_maze_and_the_report_draws_it(tmp_path: Path) -> None:
+    """The maze's cells from Gymnasium-Robotics' own U-maze map, the goal at its first free cell; each snapshot's
+    heaviest component acts as ``predict(deterministic=True)`` does; a snapshot at the start and one at the end."""
+    import json
+
+    import gymnasium_robotics
+    from gymnasium_robotics.envs.maze.maps import U_MAZE
+
+    from sb3_mixture.experiments.maze import maze_layout, mixture_snapshot
+    from sb3_mixture.experiments.runner import execute
+
+    overrides = (("learning_starts", "310"), ("batch_size", "32"), ("policy_kwargs", "dict(net_arch=[32],n_components=3)"))
+    spec = RunSpec("sac_mrp", "PointMaze_UMaze-v3", 0, 620, overrides=overrides, gym_packages=("gymnasium_robotics",))
+    result = execute(spec, tmp_path / "runs", eval_freq=310, n_eval_episodes=1, command="test")
+    assert all(rate in (0.0, 1.0) for rate in result["success_rate"])  # the mazes report ``success``, not ``is_success``
+    assert all(isinstance(flag, bool) for flag in result["online"]["reached_goal"])
+
+    maze = result["maze_mixture"]
+    assert maze is not None
+    height, width = len(U_MAZE), len(U_MAZE[0])
+    free = [(row, column) for row in range(height) for column in range(width) if U_MAZE[row][column] != 1]
+    centres = [[column + 0.5 - width / 2, height / 2 - row - 0.5] for row, column in free]  # scaling 1
+    assert maze["goal"] == centres[0] and maze["positions"] == centres[1:] and maze["cell_size"] == 1.0
+    assert [snapshot["timesteps"] for snapshot in maze["snapshots"]] == [0, 620]
+    for snapshot in maze["snapshots"]:
+        assert np.array(snapshot["means"]).shape == (len(free) - 1, 3, 2)
+        np.testing.assert_allclose(np.sum(snapshot["weights"], axis=1), 1.0, atol=1e-3)
+
+    gymnasium.register_envs(gymnasium_robotics)
+    model = SACMixture("MultiInputPolicy", "PointMaze_UMaze-v3", policy_kwargs=dict(n_components=3), seed=1)
+    env = model.get_env()
+    assert env is not None
+    layout = maze_layout(env)
+    assert layout is not None
+    snapshot = mixture_snapshot(model, env, layout)
+    assert snapshot is not None
+    positions = np.array(layout["positions"], dtype=np.float32)
+    observations = {
+        "observation": np.concatenate([positions, np.zeros_like(positions)], axis=1),
+        "achieved_goal": positions,
+        "desired_goal": np.repeat([layout["goal"]], len(positions), axis=0).astype(np.float32),
+    }
+    actions, _ = model.predict(observations, deterministic=True)
+    heaviest = np.argmax(snapshot["weights"], axis=1)
+    chosen = np.array(snapshot["means"])[np.arange(len(positions)), heaviest]
+    np.testing.assert_allclose(chosen, actions, atol=1e-3)  # the snapshot rounds to 4 decimals
+    assert len(set(map(tuple, np.round(actions, 2)))) > 1  # the check compares distinct actions
+
+    (tmp_path / "runs" / "copy").mkdir()
+    report = write_report(tmp_path / "runs", tmp_path / "report.md", reps=50)
+    assert "![the mixture in the maze](report_PointMaze_UMaze-v3_" in report
+    image = next(tmp_path.glob("report_*_maze.png"))
+    assert image.read_bytes().startswith(PNG_SIGNATURE)
+    assert json.loads(next((tmp_path / "runs").rglob("*.json")).read_text())["maze_mixture"] == maze

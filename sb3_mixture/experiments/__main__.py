@@ -11,6 +11,9 @@ Command line of the benchmark runner.
     python -m sb3_mixture.experiments summary --runs my_sac_runs sac --runs my_ppo_runs ppo
     # the same grid on a Ray cluster (pip install ".[ray]"): each run a task, retried on another node if its node dies
     python -m sb3_mixture.experiments run --algos sac sac_mrp --envs Pendulum-v1 --budgets 20000 --ray auto --out my_runs
+    # goal tasks of Gymnasium-Robotics: import the package that registers them, as under RL Zoo
+    python -m sb3_mixture.experiments run --algos tqc tqc_mrp --envs PointMaze_UMaze-v3 --gym-packages gymnasium_robotics \\
+        --budgets 100000 --eval-freq 5000 --out my_runs
     # the rliable report (to split a grid over two machines sharing the folder: --shard 0/2 on one, 1/2 on the other)
     python -m sb3_mixture.experiments report --runs my_runs --out my_runs/report.md
 
@@ -75,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a folder of RL Zoo files, <key>.yml, to read instead of the package's and RL Zoo's (another hyperparameter "
         "set, e.g. sb3_mixture/hyperparams/pmoe_paper)",
     )
+    run.add_argument(
+        "--gym-packages",
+        nargs="+",
+        default=[],
+        help="modules to import before making the envs, as RL Zoo's --gym-packages (e.g. gymnasium_robotics for "
+        "PointMaze and Fetch); DeepMind Control's ids need none",
+    )
     run.add_argument("--eval-freq", type=int, default=1000)
     run.add_argument("--eval-episodes", type=int, default=10)
     run.add_argument("--workers", type=int, default=2)
@@ -130,7 +140,14 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             parser.error(f"--algos: unknown {unknown}; allowed: {sorted(known)}")
         specs = grid(
-            args.algos, args.envs, args.seeds, args.budgets, args.ent_coefs or [None], dict(args.hyperparams), args.conf_dir
+            args.algos,
+            args.envs,
+            args.seeds,
+            args.budgets,
+            args.ent_coefs or [None],
+            dict(args.hyperparams),
+            args.conf_dir,
+            args.gym_packages,
         )
         if args.ray is None:
             executed = run_grid(specs, args.out, args.eval_freq, args.eval_episodes, args.workers, args.shard)

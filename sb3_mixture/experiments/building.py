@@ -64,11 +64,12 @@ def build(spec: RunSpec, folder: Path) -> tuple[Any, Any, Any, dict[str, Any], l
     ``python -m rl_zoo3.train``): its reading of the entry (``policy_kwargs`` expressions, ``lin_`` schedules,
     ``normalize``, ``env_wrapper``, ``frame_stack``, action noise, callbacks) is the one a user gets. The runner only
     resolves the entry (:func:`hyperparameters`: v5 tasks take the v4 entry, a SACMixture key its estimator) and adds
-    the run's overrides, as ``--hyperparams`` would. Returns also the entry with its overrides and RL Zoo's callbacks of
-    the entry (its ``callback`` key). RL Zoo's logs (Monitor files, ``config.yml``) go to ``folder``. One torch thread
-    (runs go side by side)."""
+    the run's overrides, as ``--hyperparams`` would, after importing the spec's ``gym_packages``. Returns also the entry
+    with its overrides and RL Zoo's callbacks of the entry (its ``callback`` key). RL Zoo's logs (Monitor files,
+    ``config.yml``) go to ``folder``. One torch thread (runs go side by side)."""
     import argparse
     import contextlib
+    import importlib
     import io
 
     import torch as th
@@ -82,6 +83,8 @@ def build(spec: RunSpec, folder: Path) -> tuple[Any, Any, Any, dict[str, Any], l
     if spec.algo not in ALGOS:
         register()  # the package's keys in RL Zoo's tables where the start-up hook is disabled
     th.set_num_threads(1)
+    for package in spec.gym_packages:  # as rl_zoo3.train --gym-packages: importing registers the env ids
+        importlib.import_module(package)
     entry = hyperparameters(spec.algo, spec.env_id, spec.conf_dir)
     overrides = {name: parse_value(value) for name, value in (*spec.overrides, *spec.arm)}
     if spec.ent_coef is not None:

@@ -15,6 +15,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from sb3_mixture.experiments.checkpoint import Checkpoint
+from sb3_mixture.experiments.maze import maze_layout, mixture_snapshot
 from sb3_mixture.experiments.specs import RunSpec
 from sb3_mixture.plots import model_mixture_statistics
 
@@ -29,7 +30,17 @@ def new_records() -> dict[str, Any]:
         "resumed_at": [],
         "resumed_exactly": [],
         "episode_reached_goal": [],
+        "maze_mixture": None,  # a point maze's layout and the mixture on it at the start and the end (experiments.maze)
     }
+
+
+def goal_reached(info: dict[str, Any]) -> bool | None:
+    """Whether a step reached the goal: ``is_success`` (SB3's key, Fetch's) or ``success`` (Gymnasium-Robotics' mazes);
+    None where the env reports neither."""
+    for key in ("is_success", "success"):
+        if key in info:
+            return bool(info[key])
+    return None
 
 
 class RunRecorder(BaseCallback):
@@ -54,7 +65,7 @@ class RunRecorder(BaseCallback):
         super().__init__()
         self.spec, self.env, self.eval_env, self.checkpoint, self.records = spec, env, eval_env, checkpoint, records
         self.eval_freq, self.n_eval_episodes = eval_freq, n_eval_episodes
-        # Per training env: an ``is_success`` step since its episode began (checkpointed: episodes resume mid-way).
+        # Per training env: a step that reached the goal since its episode began (checkpointed: episodes resume mid-way).
         self.reached = list(records.get("episode_reached_goal") or [False] * env.num_envs)
         self.clock_started = 0.0
         self.wall_clock_start = time.perf_counter() - records["wall_time"]
@@ -62,6 +73,11 @@ class RunRecorder(BaseCallback):
         self.progress, self.progress_interval, self.progress_reported = progress, progress_interval, -float("inf")
 
     def _on_training_start(self) -> None:
+        if self.model.num_timesteps == 0:
+            layout = maze_layout(self.eval_env)
+            snapshot = None if layout is None else mixture_snapshot(self.model, self.eval_env, layout)
+            if snapshot is not None:
+                self.records["maze_mixture"] = {**layout, "snapshots": [snapshot]}  # type: ignore[dict-item]
         self._report_progress(force=True)
         self._start_clock()
 
@@ -79,13 +95,14 @@ class RunRecorder(BaseCallback):
     def _on_step(self) -> bool:
         online = self.records["online"]
         for index, info in enumerate(self.locals["infos"]):
-            self.reached[index] = self.reached[index] or bool(info.get("is_success", False))
+            reached = goal_reached(info)
+            self.reached[index] = self.reached[index] or bool(reached)
             if "episode" in info:  # Monitor's record of a finished training episode (unnormalised reward)
                 online["timesteps"].append(self.num_timesteps)
                 online["returns"].append(float(info["episode"]["r"]))
                 online["lengths"].append(int(info["episode"]["l"]))
-                # Whether the episode reached the goal at any step (None: the env reports no is_success).
-                online["reached_goal"].append(self.reached[index] if "is_success" in info else None)
+                # Whether the episode reached the goal at any step (None: the env reports no success).
+                online["reached_goal"].append(None if reached is None else self.reached[index])
                 self.reached[index] = False
         if self.num_timesteps % self.eval_freq < self.training_env.num_envs:
             self._stop_clock()
@@ -116,16 +133,23 @@ class RunRecorder(BaseCallback):
         return time.perf_counter() - self.wall_clock_start
 
     def evaluate(self) -> None:
-        """Append to the curve: the mean return of ``n_eval_episodes`` deterministic episodes, their success rate, the
-        mixture's statistics on their observations, and the mean return of as many episodes with sampled actions."""
+        """Append to the curve: the mean return of ``n_eval_episodes`` deterministic episodes, their success rate (an
+        episode succeeds if any of its steps reached the goal: a maze episode goes on after the goal, which the ball
+        can leave again), the mixture's statistics on their observations, and the mean return of as many episodes with sampled
+        actions."""
         model, curve = self.model, self.records["curve"]
         successes: list[bool] = []
-        observations: list[np.ndarray] = []
+        observations: list[Any] = []
+        reached = [False] * self.eval_env.num_envs
 
         def on_step(locals_: dict[str, Any], _: dict[str, Any]) -> None:
-            observations.append(np.asarray(locals_["observations"]))
-            if locals_["done"] and "is_success" in locals_["info"]:
-                successes.append(bool(locals_["info"]["is_success"]))
+            observations.append(locals_["observations"])
+            index, step_reached = locals_["i"], goal_reached(locals_["info"])
+            reached[index] = reached[index] or bool(step_reached)
+            if locals_["done"]:
+                if step_reached is not None:
+                    successes.append(reached[index])
+                reached[index] = False
 
         sync_envs_normalization(self.env, self.eval_env)
         returns, _ = evaluate_policy(
@@ -134,7 +158,10 @@ class RunRecorder(BaseCallback):
         curve["timesteps"].append(model.num_timesteps)
         curve["returns"].append(float(np.mean(returns)))
         curve["success_rate"].append(float(np.mean(successes)) if successes else None)
-        curve["mixture_statistics"].append(model_mixture_statistics(model, np.concatenate(observations)[:256]))
+        curve["mixture_statistics"].append(model_mixture_statistics(model, _first_rows(observations, 256)))
+        maze = self.records.get("maze_mixture")
+        if maze is not None and model.num_timesteps >= self.spec.budget:
+            maze["snapshots"].append(mixture_snapshot(model, self.eval_env, maze))
         # The action a user's sampled rollouts take: a mixture's deterministic action is one rule among several. Its
         # own random stream, so that training does not depend on being evaluated.
         with th.random.fork_rng(devices=[]):
@@ -143,3 +170,10 @@ class RunRecorder(BaseCallback):
                 model, self.eval_env, self.n_eval_episodes, deterministic=False, return_episode_rewards=True
             )
         curve["stochastic_returns"].append(float(np.mean(stochastic)))
+
+
+def _first_rows(observations: list[Any], count: int) -> Any:
+    """The first ``count`` rows of a list of batched observations: arrays, or dicts of arrays (goal tasks)."""
+    if isinstance(observations[0], dict):
+        return {key: np.concatenate([batch[key] for batch in observations])[:count] for key in observations[0]}
+    return np.concatenate([np.asarray(batch) for batch in observations])[:count]

@@ -18,6 +18,7 @@ import numpy as np
 
 from sb3_mixture.experiments.auc import auc_section, online_curve_section, weight_entropy_section
 from sb3_mixture.experiments.figures import plot_interval_estimates, plot_performance_profile, plot_task_curves
+from sb3_mixture.experiments.maze import maze_mixture_section
 from sb3_mixture.experiments.provenance import shell_command
 from sb3_mixture.experiments.results import final_scores, group_by_task, load_results, sampled_runs
 from sb3_mixture.experiments.specs import parse_arm
@@ -184,6 +185,7 @@ def _write_report(root: Path, output: Path, reps: int, references: tuple[str, ..
         lines += auc_section(algos, reference, reps)
         lines += online_curve_section(algos, reps, heading, image.with_name(f"{image.stem}_online.png"))
         lines += weight_entropy_section(algos, heading, image.with_name(f"{image.stem}_weight_entropy.png"))
+        lines += maze_mixture_section(algos, heading, image.with_name(f"{image.stem}_maze.png"))
     if final_by_task:
         intervals_image = output.parent / f"{output.stem}_interval_estimates.png"
         plot_interval_estimates(final_by_task, reps, intervals_image)

@@ -93,6 +93,7 @@ def _execute(
         "final_stochastic_return": curve["stochastic_returns"][-1],
         "final_success_rate": curve["success_rate"][-1],
         "final_mixture_statistics": curve["mixture_statistics"][-1],
+        "maze_mixture": records.get("maze_mixture"),
         "wall_time": recorder.wall_time(),
         "env_steps_per_second": model.num_timesteps / max(records["training_time"], 1e-9),
         "command": command,

@@ -22,6 +22,7 @@ class RunSpec:
     overrides: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's, for every algorithm
     arm: tuple[tuple[str, str], ...] = ()  # (name, value as typed) replacing the YAML's for this algorithm only
     conf_dir: str | None = None  # a folder of RL Zoo files (<key>.yml) read instead of the package's and RL Zoo's
+    gym_packages: tuple[str, ...] = ()  # modules imported before the env is made (their import registers its id)
 
     @property
     def name(self) -> str:
@@ -50,15 +51,17 @@ def grid(
     ent_coefs: Sequence[float | None] = (None,),
     overrides: dict[str, str] | None = None,
     conf_dir: str | None = None,
+    gym_packages: Sequence[str] = (),
 ) -> list[RunSpec]:
-    """Every combination, in a fixed order (the order shards split); ``overrides`` and ``conf_dir`` (a folder of RL Zoo
-    files, one per key) apply to every run.
+    """Every combination, in a fixed order (the order shards split); ``overrides``, ``conf_dir`` (a folder of RL Zoo
+    files, one per key) and ``gym_packages`` (modules that register the envs, as RL Zoo's ``--gym-packages``) apply to
+    every run.
 
     The algorithms vary fastest, so an interrupted grid holds complete comparisons (every algorithm on the same seeds)."""
     fixed = tuple(sorted((overrides or {}).items()))
     arms = [parse_arm(algo) for algo in algos]
     return [
-        RunSpec(algo, env_id, seed, budget, ent_coef, fixed, arm, conf_dir)
+        RunSpec(algo, env_id, seed, budget, ent_coef, fixed, arm, conf_dir, tuple(gym_packages))
         for env_id in env_ids
         for ent_coef in ent_coefs
         for budget in budgets
