@@ -9,7 +9,6 @@ taking turns in each round. On a CUDA device (``--device cuda``) the same, timed
 """
 
 import argparse
-import platform
 import shlex
 import statistics
 import sys
@@ -23,6 +22,7 @@ from torch import nn
 
 from sb3_mixture.common.compile import compile_function, whole_step_tracing
 from sb3_mixture.common.precision import check_bf16_hardware, set_precision
+from sb3_mixture.experiments.provenance import processor
 
 
 def critic(input_dim: int, width: int, precision: str, device: th.device) -> nn.Module:
@@ -81,7 +81,7 @@ def main() -> None:
         "# bf16 hidden layers against fp32: a critic's update work",
         "",
         f"Command: `python {shlex.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
-        f"{th.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}. "
+        f"{th.cuda.get_device_name(device) if device.type == 'cuda' else processor()}. "
         f"Critic: {args.input_dim}-W-W-1 with ReLU; work: forward pass and the parameters' gradient. Speed-up: median "
         f"over {args.rounds} rounds of fp32's time over bf16's. {args.note}",
         "",

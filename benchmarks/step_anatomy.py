@@ -19,7 +19,6 @@ their FLOPs.
 """
 
 import argparse
-import platform
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch.profiler import ProfilerActivity, profile
 
 from sb3_mixture import SACMixture
+from sb3_mixture.experiments.provenance import processor
 
 MATRIX_PRODUCTS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv"}
 BATCH_SIZE = 256
@@ -109,7 +109,7 @@ def main() -> None:
         "# Anatomy of a SAC gradient step",
         "",
         f"Command: `python benchmarks/step_anatomy.py --threads {args.threads} --out {args.out}`; {args.env}, batch "
-        f"{BATCH_SIZE}, 256x256 networks, torch {th.__version__}, {th.get_num_threads()} threads, {platform.machine()}. "
+        f"{BATCH_SIZE}, 256x256 networks, torch {th.__version__}, {th.get_num_threads()} threads, {processor()}. "
         "Milliseconds per gradient step (best of the rounds); the matrix products' share of it from torch.profiler; "
         "collection per environment step. Best matrix-product rate of this core (1280x256 by 256x256): "
         f"{rate:.0f} GFLOP/s. Ratio from FLOPs alone: the ratio to SB3 SAC's env-steps/s if the step differed from "

@@ -28,7 +28,6 @@ then TQCMixture / CrossQMixture at K = 1 and K = 5, eager and compiled). CrossQ 
 
 import argparse
 import importlib.util
-import platform
 import shlex
 import statistics
 import sys
@@ -43,6 +42,7 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_mixture import SACAWMP, SACGMM, SACM, SACPMOE, CrossQMixture, PPOMixture, SACMixture, TQCMixture
+from sb3_mixture.experiments.provenance import processor
 
 Factory = Callable[[str], BaseAlgorithm]
 # Methods timed per phase; collection and training are SB3's own methods. Inside a gradient step (eager models only: a
@@ -247,7 +247,7 @@ def main() -> None:
         "# Training throughput" + (", the MRP paper's small networks" if small else ", RL Zoo's settings"),
         "",
         f"Command: `python {shlex.join(sys.argv)}`; torch {th.__version__}, {th.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}. {args.note} Rates and ratios: medians over the rounds. Phase "
+        f"{processor()}. {args.note} Rates and ratios: medians over the rounds. Phase "
         "columns: milliseconds per environment step in each phase (training with its backward passes and optimizer "
         "steps; critic, actor, temperature and target update inside it, for eager models only: a compiled gradient "
         "step is one graph); SB3's and SBX's algorithms have no phase methods but collection and training.",

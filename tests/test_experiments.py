@@ -51,6 +51,9 @@ def test_result_files_hold_curves_and_statistics(runs: Path) -> None:
     assert result["versions"]["python"] == sys.version.split()[0]
     assert result["versions"]["torch"] == torch.__version__ and result["versions"]["gymnasium"] == gymnasium.__version__
     assert result["versions"]["mujoco"] == mujoco.__version__
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout  # the CPU, read another way
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lscpu.splitlines())}
+    assert result["cpu"].startswith(fields["Model name"]) and f"model {fields['Model']})" in result["cpu"]
     sac = json.loads((runs / "sac" / "sb3_mixture__BimodalBandit-v0" / "default" / "seed0_budget120.json").read_text())
     assert sac["final_mixture_statistics"] is None
 

@@ -46,7 +46,8 @@ def check_precision(precision: str, algorithm: str) -> str:
 
 def has_bf16_products(device: th.device) -> bool:
     """Whether ``device`` multiplies bf16 matrices in hardware: a CPU with AVX512-BF16 or AMX, a GPU with bf16 units.
-    (On other CPUs oneDNN emulates bf16, slower than fp32.)"""
+    (On other CPUs oneDNN emulates bf16, slower than fp32. Having them does not make bf16 faster everywhere: the speed
+    guide names a CPU with AVX512-BF16 where fp32 is faster.)"""
     if device.type == "cuda":
         return th.cuda.is_bf16_supported()
     if device.type == "cpu":

@@ -21,6 +21,22 @@ def code_commit() -> str | None:
     return completed.stdout.strip() or None
 
 
+def processor() -> str:
+    """The CPU, as Linux's ``/proc/cpuinfo`` names it, with its vendor, family and model numbers (a virtual machine's name
+    can be as generic as "Intel(R) Xeon(R) Processor", and sessions land on different hosts); elsewhere, what
+    ``platform`` knows."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    if "model name" not in fields:  # e.g. an Arm CPU, whose cpuinfo names no model
+        return platform.processor() or platform.machine()
+    vendor, family, model = (fields.get(key, "?") for key in ("vendor_id", "cpu family", "model"))
+    return f"{fields['model name']} ({vendor} family {family} model {model})"
+
+
 # What a run's numbers depend on besides the code: the simulator and the libraries around it (None: not installed).
 RECORDED_PACKAGES = (
     "torch",

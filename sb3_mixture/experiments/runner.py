@@ -24,7 +24,7 @@ from typing import Any
 
 from sb3_mixture.experiments.building import algorithm_classes, build
 from sb3_mixture.experiments.checkpoint import Checkpoint, read_result
-from sb3_mixture.experiments.provenance import MODULE, code_commit, package_versions
+from sb3_mixture.experiments.provenance import MODULE, code_commit, package_versions, processor
 from sb3_mixture.experiments.specs import RunSpec
 
 RESULT_FORMAT = 2
@@ -98,6 +98,7 @@ def _execute(
         "env_steps_per_second": model.num_timesteps / max(records["training_time"], 1e-9),
         "command": command,
         "machine": platform.node(),
+        "cpu": processor(),
         "code_commit": code_commit(),
         "versions": package_versions(),
     }
