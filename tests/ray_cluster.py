@@ -148,6 +148,8 @@ def main(out: Path, run_arguments: list[str]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    # SIGTERM (the test's timeout) unwinds through main's finally, which stops the cluster.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated: the cluster is stopped"))
     separator = sys.argv.index("--")
     report_path, out_folder = Path(sys.argv[1]), Path(sys.argv[2])
     report_path.write_text(json.dumps(main(out_folder, sys.argv[separator + 1 :]), indent=1))

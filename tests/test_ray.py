@@ -37,7 +37,13 @@ def test_a_grid_survives_ctrl_c_and_a_killed_node_and_equals_the_local_pool(tmp_
     arguments += ["--budgets", str(BUDGET), "--eval-freq", str(EVAL_FREQ), "--eval-episodes", "1"]
     arguments += ["--hyperparams", *HYPERPARAMS]
     command = ["unshare", "--net", sys.executable, "-m", "tests.ray_cluster", str(report_path), str(out), "--", *arguments]
-    subprocess.run(command, check=True, timeout=900, cwd=Path(__file__).parent.parent)
+    cluster = subprocess.Popen(command, cwd=Path(__file__).parent.parent)
+    try:
+        assert cluster.wait(timeout=900) == 0
+    finally:
+        if cluster.poll() is None:  # SIGTERM: the script stops its cluster on the way out (SIGKILL would leave it running)
+            cluster.terminate()
+            cluster.wait(timeout=120)
     report = json.loads(report_path.read_text())
 
     # Ctrl-C: the driver stops, says the checkpoints are kept, and they are.
