@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
+from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
 
@@ -51,7 +51,7 @@ def mixture_snapshot(model: Any, env: VecEnv, layout: dict[str, Any]) -> dict[st
         "desired_goal": goals,
     }
     normaliser = unwrap_vec_normalize(env)
-    if isinstance(normaliser, VecNormalize):
+    if normaliser is not None:
         observations = normaliser.normalize_obs(observations)  # type: ignore[assignment]
     distribution = mixture_distribution(model, observations)
     if distribution is None:
