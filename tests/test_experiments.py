@@ -17,6 +17,7 @@ from scipy import stats
 
 from sb3_mixture import PPOMixture, SACMixture
 from sb3_mixture.experiments import grid, run_grid, write_report
+from sb3_mixture.experiments.auc import SPARSE_GOAL_TASKS
 from sb3_mixture.experiments.runner import pending
 from sb3_mixture.experiments.specs import RunSpec
 from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, iqm_intervals
@@ -528,6 +529,43 @@ def test_areas_failed_runs_and_best_sweep_setting(tmp_path: Path) -> None:
     markdown = write_sweep_report(tmp_path, tmp_path / "sweep.md", "test sweep")
     assert "| task | sac_mrp | ent_coef=1 | 2 | -150.0 | -150.0, -150.0 | **best** |" in markdown
     assert (tmp_path / "sweep_task_alpha.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_on_a_sparse_control_task_a_run_reached_the_goal_if_an_episode_scored() -> None:
+    """DeepMind Control reports no success: on its sparse tasks a positive return is a step at the goal, in training or
+    in an evaluation; a dense task keeps "-" (its returns are positive without a goal)."""
+    from sb3_mixture.experiments.auc import never_reached, reached_goal
+    from sb3_mixture.experiments.report import _runs_that_succeeded
+
+    def run(env_id: str, online: list[float], evaluations: list[float]) -> dict[str, Any]:
+        lengths = [1000] * len(online)
+        return {
+            "env_id": env_id, "returns": evaluations, "success_rate": [None] * len(evaluations),
+            "online": {"timesteps": list(np.cumsum(lengths)), "returns": online, "lengths": lengths,
+                       "reached_goal": [None] * len(online)},
+        }  # fmt: skip
+
+    sparse = "dm_control/cartpole-swingup_sparse-v0"
+    never, in_training, in_evaluation = run(sparse, [0, 0], [0]), run(sparse, [0, 3.0], [0]), run(sparse, [0, 0], [0.6])
+    assert [reached_goal(result) for result in (never, in_training, in_evaluation)] == [False, True, True]
+    assert never_reached([never, in_training, in_evaluation]) == "1/3"
+    assert _runs_that_succeeded([never, in_training, in_evaluation]) == "1/3"
+    dense = run("dm_control/cartpole-swingup-v0", [120.0, 300.0], [500.0])
+    assert reached_goal(dense) is None and never_reached([dense]) == "-" and _runs_that_succeeded([dense]) == "-"
+
+
+@pytest.mark.parametrize("task", ["dm_control/cartpole-swingup-v0", *sorted(SPARSE_GOAL_TASKS)])
+def test_the_sparse_goal_tasks_reward_only_zero_or_one(task: str) -> None:
+    """The list of sparse-goal tasks holds what their rewards do: each step's reward is 0 or 1 under random actions
+    (and the dense twin, left out of the list, gives other values)."""
+    import shimmy  # noqa: F401  (registers the dm_control/ ids)
+
+    env = gymnasium.make(task)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    rewards = {float(env.step(env.action_space.sample())[1]) for _ in range(300)}
+    env.close()
+    assert rewards <= {0.0, 1.0} if task in SPARSE_GOAL_TASKS else not rewards <= {0.0, 1.0}, sorted(rewards)[:10]
 
 
 def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:

@@ -59,14 +59,40 @@ def evaluation_auc(run: dict[str, Any], curve: str = "returns") -> float:
     return float(np.mean(run[curve]))
 
 
+# DeepMind Control tasks whose reward is 1 on a step inside a goal region and 0 outside it (dm_control.suite: an
+# indicator, or rewards.tolerance without a margin): they report no success, so an episode reached the goal if its
+# return is positive. Dense twins such as cartpole-swingup have no goal region and are not here.
+SPARSE_GOAL_TASKS = frozenset(
+    f"dm_control/{task}-v0"
+    for task in (
+        "acrobot-swingup_sparse", "ball_in_cup-catch", "cartpole-swingup_sparse",
+        "finger-turn_easy", "finger-turn_hard", "pendulum-swingup", "reacher-easy", "reacher-hard",
+    )
+)  # fmt: skip
+
+
+def training_reached_goal(run: dict[str, Any]) -> bool | None:
+    """Whether a training episode of the run reached the goal; None where its env reports no success."""
+    online = run.get("online") or {}
+    if run["env_id"] in SPARSE_GOAL_TASKS:
+        return any(value > 0 for value in online["returns"]) if online else None
+    flags = [flag for flag in online.get("reached_goal") or [] if flag is not None]
+    return any(flags) if flags else None
+
+
+def evaluation_reached_goal(run: dict[str, Any]) -> bool | None:
+    """Whether an episode of the run's (deterministic) evaluations reached the goal; None where its env reports no
+    success. On a sparse-goal task a positive mean return means that one of the evaluation's episodes scored."""
+    if run["env_id"] in SPARSE_GOAL_TASKS:
+        return any(value > 0 for value in run["returns"])
+    rates = [rate for rate in run["success_rate"] if rate is not None]
+    return any(rate > 0 for rate in rates) if rates else None
+
+
 def reached_goal(run: dict[str, Any]) -> bool | None:
     """Whether the run ever reached the goal, in a training episode or an evaluation; None if it records neither."""
-    online = (run.get("online") or {}).get("reached_goal") or []
-    evaluations = [rate for rate in run["success_rate"] if rate is not None]
-    flags = [flag for flag in online if flag is not None]
-    if not flags and not evaluations:
-        return None
-    return any(flags) or any(rate > 0 for rate in evaluations)
+    flags = [flag for flag in (training_reached_goal(run), evaluation_reached_goal(run)) if flag is not None]
+    return any(flags) if flags else None
 
 
 def scores(runs: list[dict[str, Any]], measure: str) -> np.ndarray | None:

@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from sb3_mixture.experiments.auc import auc_section, online_curve_section, weight_entropy_section
+from sb3_mixture.experiments.auc import (
+    auc_section,
+    evaluation_reached_goal,
+    online_curve_section,
+    weight_entropy_section,
+)
 from sb3_mixture.experiments.figures import plot_interval_estimates, plot_performance_profile, plot_task_curves
 from sb3_mixture.experiments.maze import maze_mixture_section
 from sb3_mixture.experiments.provenance import shell_command
@@ -127,10 +132,10 @@ def _mean_success(runs: list[dict[str, Any]]) -> str:
 
 def _runs_that_succeeded(runs: list[dict[str, Any]]) -> str:
     """How many runs succeeded in at least one evaluation episode (MRP counts the runs that never find the goal)."""
-    if all(rate is None for run in runs for rate in run["success_rate"]):
+    flags = [evaluation_reached_goal(run) for run in runs]
+    if all(flag is None for flag in flags):
         return "-"
-    succeeded = sum(any(rate for rate in run["success_rate"] if rate is not None) for run in runs)
-    return f"{succeeded}/{len(runs)}"
+    return f"{sum(flag is True for flag in flags)}/{len(runs)}"
 
 
 def write_report(
