@@ -92,6 +92,14 @@ def test_report_reproduces_from_the_result_files(runs: Path, tmp_path: Path) -> 
     assert first == second and output.read_text() == first and image.is_file()
     assert "| sac_mrp | 2 |" in first and "P(> sac)" in first and "    test grid" in first
     assert f"    python -m sb3_mixture.experiments report --runs {runs} --out {output} --reps 300 --title Benchmark\n" in first
+    # A note goes under the title, and the recorded command, read by the command line's parser, gives it back.
+    from sb3_mixture.experiments.__main__ import build_parser
+
+    note = "FetchSlide was cut: it's 3M steps at RL Zoo's settings."
+    noted = write_report(runs, output, reps=300, note=note)
+    assert noted.split("\n\n")[2] == note
+    recorded = next(line for line in noted.splitlines() if "experiments report " in line)
+    assert build_parser().parse_args(shlex.split(recorded)[3:]).note == note
     # Format-2 runs also carry sampled-action evaluations: their own table, against their own final returns.
     sampled = first[first.index("Evaluated with sampled actions") :]
     assert (tmp_path / "report_sb3_mixture__BimodalBandit-v0_default_120_sampled.png").is_file()

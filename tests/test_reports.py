@@ -52,7 +52,9 @@ def test_committed_report_regenerates_identically(report: Path, tmp_path: Path) 
     runs = ROOT / options.runs
     assert runs.is_dir() and any(runs.rglob("*.json")), f"{report.name}: no run files under {options.runs}"
     assert_regenerates(
-        report, tmp_path, lambda out: write_report(options.runs, out, options.reps, tuple(options.reference), options.title)
+        report,
+        tmp_path,
+        lambda out: write_report(options.runs, out, options.reps, tuple(options.reference), options.title, options.note),
     )
 
 

@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--reps", type=int, default=2000, help="bootstrap samples")
     report.add_argument("--title", default="Benchmark")
+    report.add_argument("--note", default="", help="a paragraph under the title (what the grid left out and why, say)")
     sweep = commands.add_parser("sweep", help="areas per setting of a hyperparameter sweep, the best per algorithm")
     sweep.add_argument("--runs", type=Path, required=True)
     sweep.add_argument("--out", type=Path, required=True)
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "summary":
         print(summary_table([(Path(root), reference) for root, reference in args.runs], args.reps), end="")
     else:
-        write_report(args.runs, args.out, args.reps, tuple(args.reference), args.title)
+        write_report(args.runs, args.out, args.reps, tuple(args.reference), args.title, args.note)
         print(f"report written to {args.out}")
 
 

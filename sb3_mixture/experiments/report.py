@@ -139,16 +139,21 @@ def _runs_that_succeeded(runs: list[dict[str, Any]]) -> str:
 
 
 def write_report(
-    root: Path, output: Path, reps: int = 2000, references: tuple[str, ...] = (REFERENCE,), title: str = "Benchmark"
+    root: Path,
+    output: Path,
+    reps: int = 2000,
+    references: tuple[str, ...] = (REFERENCE,),
+    title: str = "Benchmark",
+    note: str = "",
 ) -> str:
     """Aggregate every result under ``root`` into ``output`` (Markdown) and PNGs beside it; return the Markdown. Each
     task compares with the first of ``references`` it has (a tuned baseline's arm is named by its setting, which can
-    differ from task to task)."""
+    differ from task to task). ``note``: a paragraph under the title, e.g. what the grid left out and why."""
     with without_arch_deprecation():
-        return _write_report(root, output, reps, references, title)
+        return _write_report(root, output, reps, references, title, note)
 
 
-def _write_report(root: Path, output: Path, reps: int, references: tuple[str, ...], title: str) -> str:
+def _write_report(root: Path, output: Path, reps: int, references: tuple[str, ...], title: str, note: str) -> str:
     results = load_results(root)
     output.parent.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -156,12 +161,15 @@ def _write_report(root: Path, output: Path, reps: int, references: tuple[str, ..
         "",
         f"{len(results)} runs from `{root}`; rliable, {reps} bootstrap samples, seed {BOOTSTRAP_SEED}.",
         "",
+        *([note, ""] if note else []),
     ]
     commands = sorted({shell_command(result["command"]) for result in results})
     report = f"python -m sb3_mixture.experiments report --runs {quote(str(root))} --out {quote(str(output))} --reps {reps}"
     report += f" --title {quote(title)}"
     if references != (REFERENCE,):
         report += " --reference " + " ".join(quote(reference) for reference in references)
+    if note:
+        report += f" --note {quote(note)}"
     lines += ["Produced by:", "", *[f"    {command}" for command in commands], f"    {report}", ""]
     final_by_task: dict[str, dict[str, np.ndarray]] = {}
     for (env_id, variant, budget), algos in group_by_task(results).items():
