@@ -563,17 +563,23 @@ def test_on_a_sparse_control_task_a_run_reached_the_goal_if_an_episode_scored() 
 
 
 @pytest.mark.parametrize("task", ["dm_control/cartpole-swingup-v0", *sorted(SPARSE_GOAL_TASKS)])
-def test_the_sparse_goal_tasks_reward_only_zero_or_one(task: str) -> None:
-    """The list of sparse-goal tasks holds what their rewards do: each step's reward is 0 or 1 under random actions
-    (and the dense twin, left out of the list, gives other values)."""
+def test_the_sparse_goal_tasks_reward_zero_or_one_and_start_outside_the_goal(task: str) -> None:
+    """What a positive return means on the listed tasks holds: each step's reward is 0 or 1 under random actions, and
+    no episode's first step is rewarded (its start is outside the goal region); the dense twin gives other rewards."""
     import shimmy  # noqa: F401  (registers the dm_control/ ids)
 
     env = gymnasium.make(task)
-    env.reset(seed=0)
     env.action_space.seed(0)
+    first_rewards = set()
+    for seed in range(50):
+        env.reset(seed=seed)
+        first_rewards.add(float(env.step(np.zeros(env.action_space.shape, dtype=env.action_space.dtype))[1]))
     rewards = {float(env.step(env.action_space.sample())[1]) for _ in range(300)}
     env.close()
-    assert rewards <= {0.0, 1.0} if task in SPARSE_GOAL_TASKS else not rewards <= {0.0, 1.0}, sorted(rewards)[:10]
+    if task in SPARSE_GOAL_TASKS:
+        assert rewards <= {0.0, 1.0} and first_rewards == {0.0}, (sorted(rewards)[:10], first_rewards)
+    else:
+        assert not rewards <= {0.0, 1.0}
 
 
 def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:
