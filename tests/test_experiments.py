@@ -17,7 +17,8 @@ from scipy import stats
 
 from sb3_mixture import PPOMixture, SACMixture
 from sb3_mixture.experiments import grid, run_grid, write_report
-from sb3_mixture.experiments.auc import SPARSE_GOAL_TASKS
+from sb3_mixture.experiments.auc import GOAL_FROM_RETURN_TASKS
+from sb3_mixture.experiments.recording import REWARD_GOAL_TASKS
 from sb3_mixture.experiments.runner import pending
 from sb3_mixture.experiments.specs import RunSpec
 from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, iqm_intervals
@@ -539,9 +540,9 @@ def test_areas_failed_runs_and_best_sweep_setting(tmp_path: Path) -> None:
     assert (tmp_path / "sweep_task_alpha.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_on_a_sparse_control_task_a_run_reached_the_goal_if_an_episode_scored() -> None:
-    """DeepMind Control reports no success: on its sparse tasks a positive return is a step at the goal, in training or
-    in an evaluation; a dense task keeps "-" (its returns are positive without a goal)."""
+def test_unflagged_cartpole_swingup_sparse_runs_reached_the_goal_if_an_episode_scored() -> None:
+    """Run files made before DeepMind Control's rewarded steps were flagged: on cartpole-swingup_sparse a positive return
+    is a step at the goal, in training or in an evaluation; a dense task keeps "-" (its returns are positive anyway)."""
     from sb3_mixture.experiments.auc import never_reached, reached_goal
     from sb3_mixture.experiments.report import _runs_that_succeeded
 
@@ -562,10 +563,11 @@ def test_on_a_sparse_control_task_a_run_reached_the_goal_if_an_episode_scored() 
     assert reached_goal(dense) is None and never_reached([dense]) == "-" and _runs_that_succeeded([dense]) == "-"
 
 
-@pytest.mark.parametrize("task", ["dm_control/cartpole-swingup-v0", *sorted(SPARSE_GOAL_TASKS)])
-def test_the_sparse_goal_tasks_reward_zero_or_one_and_start_outside_the_goal(task: str) -> None:
-    """What a positive return means on the listed tasks holds: each step's reward is 0 or 1 under random actions, and
-    no episode's first step is rewarded (its start is outside the goal region); the dense twin gives other rewards."""
+@pytest.mark.parametrize("task", ["dm_control/cartpole-swingup-v0", *sorted(REWARD_GOAL_TASKS)])
+def test_the_reward_goal_tasks_reward_zero_or_one(task: str) -> None:
+    """What a rewarded step means on the listed tasks holds: each step's reward is 0 or 1 under random actions, and on
+    the tasks whose unflagged runs are read by their returns no episode's first step is rewarded (it starts outside the
+    goal region); the dense twin gives other rewards."""
     import shimmy  # noqa: F401  (registers the dm_control/ ids)
 
     env = gymnasium.make(task)
@@ -576,10 +578,66 @@ def test_the_sparse_goal_tasks_reward_zero_or_one_and_start_outside_the_goal(tas
         first_rewards.add(float(env.step(np.zeros(env.action_space.shape, dtype=env.action_space.dtype))[1]))
     rewards = {float(env.step(env.action_space.sample())[1]) for _ in range(300)}
     env.close()
-    if task in SPARSE_GOAL_TASKS:
-        assert rewards <= {0.0, 1.0} and first_rewards == {0.0}, (sorted(rewards)[:10], first_rewards)
-    else:
-        assert not rewards <= {0.0, 1.0}
+    assert rewards <= {0.0, 1.0} if task in REWARD_GOAL_TASKS else not rewards <= {0.0, 1.0}, sorted(rewards)[:10]
+    assert first_rewards == {0.0} or task not in GOAL_FROM_RETURN_TASKS
+
+
+class _RewardGoalEnv(gymnasium.Env):
+    """Six-step episodes rewarded 1 at the goal and 0 elsewhere, reporting no success: the first episode reaches the goal
+    at its third step; the second begins there (its first step rewarded) and comes back at its fourth; the third never
+    reaches it; then again."""
+
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    rewarded_steps: tuple[set[int], ...] = ({3}, {1, 4}, set())
+
+    def __init__(self, **_: Any) -> None:
+        self.episode, self.steps = -1, 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.episode, self.steps = self.episode + 1, 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.steps += 1
+        reward = float(self.steps in self.rewarded_steps[self.episode % 3])
+        return np.zeros(1, np.float32), reward, False, self.steps == 6, {}
+
+
+def test_on_a_reward_goal_task_an_episode_that_began_at_the_goal_tells_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On a task whose reward is 1 at the goal (DeepMind Control's sparse ones): a rewarded step reached the goal, but an
+    episode whose first step is rewarded began there, and its flag is None; evaluations count the others only."""
+    from sb3_mixture.experiments import recording
+    from sb3_mixture.experiments.runner import execute
+
+    env_id = "RewardGoal-v0"
+    gymnasium.register(env_id, entry_point=_RewardGoalEnv)
+    monkeypatch.setattr(recording, "REWARD_GOAL_TASKS", frozenset({env_id}))
+    spec = RunSpec("sac_mrp", env_id, seed=0, budget=36, overrides=(("learning_starts", "100"),))
+    result = execute(spec, tmp_path, eval_freq=18, n_eval_episodes=3, command="test")
+    assert result["online"]["reached_goal"] == [True, None, False] * 2
+    # Each evaluation's three episodes: reached, began at the goal (left out), never reached.
+    assert result["success_rate"] == [0.5, 0.5]
+
+
+def test_episode_goals_resume_mid_episode_and_read_a_former_checkpoint() -> None:
+    """The state a checkpoint keeps resumes an episode mid-way with what it knew (here: it began at the goal); a
+    checkpoint made before that state existed gives its flags, the episodes' first steps taken as past."""
+    from sb3_mixture.experiments.recording import EpisodeGoals, _goal_state
+
+    goals = EpisodeGoals(2, from_reward=True)
+    goals.step(0, {}, 1.0)
+    goals.step(1, {}, 0.0)
+    resumed = EpisodeGoals(2, from_reward=True, state=goals.state())
+    resumed.step(0, {}, 0.0)
+    resumed.step(1, {}, 1.0)
+    assert [resumed.finish(0), resumed.finish(1)] == [None, True]
+    former = _goal_state({"episode_reached_goal": [True, False]}, 2)
+    assert former == {"reached": [True, False], "first_step": [False, False]}
+    assert _goal_state({"episode_reached_goal": []}, 2) is None
 
 
 def test_a_killed_run_resumes_from_its_last_evaluation(tmp_path: Path) -> None:

@@ -29,9 +29,20 @@ def new_records() -> dict[str, Any]:
         "wall_time": 0.0,
         "resumed_at": [],
         "resumed_exactly": [],
-        "episode_reached_goal": [],
+        "episode_goals": None,  # EpisodeGoals.state() of the training envs
         "maze_mixture": None,  # a point maze's layout and the mixture on it at the start and the end (experiments.maze)
     }
+
+
+# DeepMind Control's sparse tasks report no success, but their reward is 1 on a step inside the goal region and 0
+# outside it (dm_control.suite: an indicator, or rewards.tolerance without a margin): a rewarded step reached the goal.
+REWARD_GOAL_TASKS = frozenset(
+    f"dm_control/{task}-v0"
+    for task in (
+        "acrobot-swingup_sparse", "ball_in_cup-catch", "cartpole-swingup_sparse", "finger-turn_easy", "finger-turn_hard",
+        "pendulum-swingup", "reacher-easy", "reacher-hard",
+    )
+)  # fmt: skip
 
 
 def goal_reached(info: dict[str, Any]) -> bool | None:
@@ -41,6 +52,39 @@ def goal_reached(info: dict[str, Any]) -> bool | None:
         if key in info:
             return bool(info[key])
     return None
+
+
+class EpisodeGoals:
+    """Whether the current episode of each env of a VecEnv has reached the goal at some step so far: by the steps'
+    :func:`goal_reached`, or on a task of :data:`REWARD_GOAL_TASKS` by a rewarded step. There some episodes start inside
+    the goal region (random initial angles or positions), and an episode whose first step is rewarded tells nothing of
+    finding the goal: its flag is None. ``state()`` is what a checkpoint keeps (episodes resume mid-way)."""
+
+    def __init__(self, num_envs: int, from_reward: bool, state: dict[str, list] | None = None):
+        self.from_reward = from_reward
+        self.reached: list[bool | None] = list(state["reached"]) if state else [False] * num_envs
+        self.first_step: list[bool] = list(state["first_step"]) if state else [True] * num_envs
+
+    def step(self, index: int, info: dict[str, Any], reward: float) -> None:
+        """Record a step of env ``index``."""
+        if self.from_reward:
+            rewarded = float(reward) > 0
+            if self.first_step[index]:
+                self.reached[index] = None if rewarded else False
+            elif self.reached[index] is False:
+                self.reached[index] = rewarded
+        else:
+            step_reached = goal_reached(info)
+            self.reached[index] = None if step_reached is None else bool(self.reached[index]) or step_reached
+        self.first_step[index] = False
+
+    def finish(self, index: int) -> bool | None:
+        """The flag of env ``index``'s episode, which its last step ended (None: undetermined); the next one begins."""
+        reached, self.reached[index], self.first_step[index] = self.reached[index], False, True
+        return reached
+
+    def state(self) -> dict[str, list]:
+        return {"reached": list(self.reached), "first_step": list(self.first_step)}
 
 
 class RunRecorder(BaseCallback):
@@ -65,8 +109,7 @@ class RunRecorder(BaseCallback):
         super().__init__()
         self.spec, self.env, self.eval_env, self.checkpoint, self.records = spec, env, eval_env, checkpoint, records
         self.eval_freq, self.n_eval_episodes = eval_freq, n_eval_episodes
-        # Per training env: a step that reached the goal since its episode began (checkpointed: episodes resume mid-way).
-        self.reached = list(records.get("episode_reached_goal") or [False] * env.num_envs)
+        self.goals = EpisodeGoals(env.num_envs, spec.env_id in REWARD_GOAL_TASKS, _goal_state(records, env.num_envs))
         self.clock_started = 0.0
         self.wall_clock_start = time.perf_counter() - records["wall_time"]
         self.checkpoint_due = False
@@ -87,23 +130,21 @@ class RunRecorder(BaseCallback):
         if self.checkpoint_due:
             self._stop_clock()
             self.records["wall_time"] = self.wall_time()
-            self.records["episode_reached_goal"] = list(self.reached)
+            self.records["episode_goals"] = self.goals.state()
             self.checkpoint.save(self.model, self.env, self.eval_env, self.records)
             self.checkpoint_due = False
             self._start_clock()
 
     def _on_step(self) -> bool:
         online = self.records["online"]
-        for index, info in enumerate(self.locals["infos"]):
-            reached = goal_reached(info)
-            self.reached[index] = self.reached[index] or bool(reached)
+        for index, (info, reward) in enumerate(zip(self.locals["infos"], self.locals["rewards"], strict=True)):
+            self.goals.step(index, info, reward)
             if "episode" in info:  # Monitor's record of a finished training episode (unnormalised reward)
                 online["timesteps"].append(self.num_timesteps)
                 online["returns"].append(float(info["episode"]["r"]))
                 online["lengths"].append(int(info["episode"]["l"]))
-                # Whether the episode reached the goal at any step (None: the env reports no success).
-                online["reached_goal"].append(None if reached is None else self.reached[index])
-                self.reached[index] = False
+                # Whether the episode reached the goal at any step (None: undetermined, see EpisodeGoals).
+                online["reached_goal"].append(self.goals.finish(index))
         if self.num_timesteps % self.eval_freq < self.training_env.num_envs:
             self._stop_clock()
             self.evaluate()
@@ -140,16 +181,16 @@ class RunRecorder(BaseCallback):
         model, curve = self.model, self.records["curve"]
         successes: list[bool] = []
         observations: list[Any] = []
-        reached = [False] * self.eval_env.num_envs
+        goals = EpisodeGoals(self.eval_env.num_envs, self.goals.from_reward)
 
         def on_step(locals_: dict[str, Any], _: dict[str, Any]) -> None:
             observations.append(locals_["observations"])
-            index, step_reached = locals_["i"], goal_reached(locals_["info"])
-            reached[index] = reached[index] or bool(step_reached)
+            index = locals_["i"]
+            goals.step(index, locals_["info"], locals_["reward"])
             if locals_["done"]:
-                if step_reached is not None:
-                    successes.append(reached[index])
-                reached[index] = False
+                reached = goals.finish(index)
+                if reached is not None:
+                    successes.append(reached)
 
         sync_envs_normalization(self.env, self.eval_env)
         returns, _ = evaluate_policy(
@@ -170,6 +211,15 @@ class RunRecorder(BaseCallback):
                 model, self.eval_env, self.n_eval_episodes, deterministic=False, return_episode_rewards=True
             )
         curve["stochastic_returns"].append(float(np.mean(stochastic)))
+
+
+def _goal_state(records: dict[str, Any], num_envs: int) -> dict[str, list] | None:
+    """The training envs' :class:`EpisodeGoals` state a checkpoint kept; from a checkpoint made before it existed, its
+    flags (their episodes' first steps unknown: taken as past)."""
+    if records.get("episode_goals"):
+        return records["episode_goals"]
+    former = records.get("episode_reached_goal")
+    return {"reached": list(former), "first_step": [False] * num_envs} if former else None
 
 
 def _first_rows(observations: list[Any], count: int) -> Any:
