@@ -119,9 +119,15 @@ def main(out: Path, run_arguments: list[str]) -> dict[str, Any]:
         report["cluster_start_seconds"] = time.monotonic() - started
 
         driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 300
-        while driver.poll() is None and time.monotonic() < deadline and not checkpointed_runs(out):
+        deadline, seen = time.monotonic() + 300, []
+        while driver.poll() is None and time.monotonic() < deadline and not (seen := checkpointed_runs(out)):
             time.sleep(0.02)
+        # Why the Ctrl-C came (a checkpoint seen, the driver gone, or the deadline), for a failing test's message.
+        report["cancel"] = {
+            "checkpoints_seen": [str(path) for path in seen],
+            "driver_running": driver.poll() is None,
+            "after_seconds": time.monotonic() - started,
+        }
         driver.send_signal(signal.SIGINT)
         output, _ = driver.communicate(timeout=120)
         report["cancelled_returncode"], report["cancelled_output"] = driver.returncode, output

@@ -47,7 +47,7 @@ def test_a_grid_survives_ctrl_c_and_a_killed_node_and_equals_the_local_pool(tmp_
     report = json.loads(report_path.read_text())
 
     # Ctrl-C: the driver stops, says the checkpoints are kept, and they are.
-    assert report["cancelled_returncode"] != 0 and "checkpoints are kept" in report["cancelled_output"]
+    assert report["cancelled_returncode"] != 0 and "checkpoints are kept" in report["cancelled_output"], report["cancel"]
     assert report["checkpoints_after_cancel"]
     # The second driver: the failing arm's runs are reported with their traceback, once each, and nothing else failed.
     output = report["driver_output"]
