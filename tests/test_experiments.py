@@ -21,7 +21,7 @@ from sb3_mixture.experiments.auc import GOAL_FROM_RETURN_TASKS
 from sb3_mixture.experiments.recording import REWARD_GOAL_TASKS
 from sb3_mixture.experiments.runner import pending
 from sb3_mixture.experiments.specs import RunSpec
-from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, iqm_intervals
+from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, interquartile_mean, iqm_intervals
 from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
 from tests.helpers import FAST_KWARGS
 
@@ -193,6 +193,25 @@ def seeded(seed: int) -> np.random.RandomState:
     """rliable 1.2 bootstraps from NumPy's global generator: seed it as the report does."""
     np.random.seed(seed)
     return np.random.RandomState(seed)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "integers", "column", "row", "fortran"])
+def test_interquartile_mean_is_rliables_to_the_bit(kind: str) -> None:
+    """The reports' IQM gives rliable's ``aggregate_iqm`` (SciPy's 25%-trimmed mean over all entries) exactly, at
+    every size from 1 (where nothing is trimmed) up, so the committed reports do not change by a digit."""
+    generator = np.random.default_rng(0)
+    for size in [*range(1, 41), 257]:
+        scores = generator.normal(size=size) * 10.0 ** generator.integers(-3, 4)
+        scores = {
+            "normal": scores,
+            "ties": np.round(scores),
+            "integers": generator.integers(0, 3, size=size),
+            "column": scores.reshape(size, 1),
+            "row": scores.reshape(1, size),
+            "fortran": np.asfortranarray(np.stack([scores, -scores], axis=1)),
+        }[kind]
+        assert interquartile_mean(scores) == metrics.aggregate_iqm(scores), (kind, size)
+    assert np.isnan(interquartile_mean(np.array([1.0, np.nan, 2.0])))
 
 
 def test_aggregation_matches_rliable_called_directly() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sb3_mixture.experiments.results import curve_scores
-from sb3_mixture.experiments.statistics import BOOTSTRAP_SEED, curve_intervals, seeded_global_numpy
+from sb3_mixture.experiments.statistics import BOOTSTRAP_SEED, curve_intervals, interquartile_mean, seeded_global_numpy
 
 
 def algorithm_colours(algos: Iterable[str]) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def plot_interval_estimates(tasks: dict[str, dict[str, np.ndarray]], reps: int, 
         with seeded_global_numpy(BOOTSTRAP_SEED) as random_state:
             point, interval = rly.get_interval_estimates(
                 scores,
-                lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)]),
+                lambda x: np.array([interquartile_mean(x), metrics.aggregate_mean(x)]),
                 reps=reps,
                 random_state=random_state,
             )
