@@ -21,7 +21,13 @@ from sb3_mixture.experiments.auc import GOAL_FROM_RETURN_TASKS
 from sb3_mixture.experiments.recording import REWARD_GOAL_TASKS
 from sb3_mixture.experiments.runner import pending
 from sb3_mixture.experiments.specs import RunSpec
-from sb3_mixture.experiments.statistics import curve_intervals, improvement_intervals, interquartile_mean, iqm_intervals
+from sb3_mixture.experiments.statistics import (
+    curve_intervals,
+    improvement_intervals,
+    interquartile_mean,
+    iqm_intervals,
+    probability_of_improvement,
+)
 from sb3_mixture.plots import plot_mixture_density, plot_mixture_statistics
 from tests.helpers import FAST_KWARGS
 
@@ -212,6 +218,23 @@ def test_interquartile_mean_is_rliables_to_the_bit(kind: str) -> None:
         }[kind]
         assert interquartile_mean(scores) == metrics.aggregate_iqm(scores), (kind, size)
     assert np.isnan(interquartile_mean(np.array([1.0, np.nan, 2.0])))
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "integers", "equal"])
+def test_probability_of_improvement_is_rliables_to_the_bit(kind: str) -> None:
+    """The reports' P(X > Y) gives rliable's (SciPy's Mann-Whitney U by ranks) exactly, for any run counts and tasks."""
+    generator = np.random.default_rng(1)
+    for runs_x, runs_y, tasks in [(1, 1, 1), (5, 5, 1), (5, 10, 1), (10, 5, 3), (3, 7, 2), (11, 4, 1)]:
+        x: np.ndarray = generator.normal(size=(runs_x, tasks))
+        y: np.ndarray = generator.normal(size=(runs_y, tasks))
+        if kind == "ties":
+            x, y = np.round(x), np.round(y)
+        elif kind == "integers":
+            x, y = generator.integers(0, 3, size=(runs_x, tasks)), generator.integers(0, 3, size=(runs_y, tasks))
+        elif kind == "equal":
+            y = np.concatenate([x, x])[:runs_y]
+        assert probability_of_improvement(x, y) == metrics.probability_of_improvement(x, y), (kind, runs_x, runs_y)
+    assert np.isnan(probability_of_improvement(np.array([[1.0], [np.nan]]), np.array([[0.0]])))
 
 
 def test_aggregation_matches_rliable_called_directly() -> None:
