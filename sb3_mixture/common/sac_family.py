@@ -209,11 +209,16 @@ class SACFamilyMixin(DirectActingMixin, _OffPolicyBase):
         for gradient_step in range(gradient_steps):
             minibatch = self._sample_minibatch(batch_size, logs)
             update_actor, update_target = self._updates_actor(gradient_step), self._updates_target(gradient_step)
+            # Empty at every step: a compiled step guards on the lengths of the lists it is given, and growing ones
+            # would recompile it at each of a train call's gradient steps (until Dynamo's recompile limit refuses).
+            step_logs: TrainLogs = defaultdict(list)
             if self.compile:
                 with whole_step_tracing():
-                    actor_loss = self._compiled_step()(minibatch, logs, update_actor, update_target)
+                    actor_loss = self._compiled_step()(minibatch, step_logs, update_actor, update_target)
             else:
-                actor_loss = self._gradient_step(minibatch, logs, update_actor, update_target)
+                actor_loss = self._gradient_step(minibatch, step_logs, update_actor, update_target)
+            for key, values in step_logs.items():
+                logs[key].extend(values)
             if actor_loss is not None:
                 last_actor_update = (minibatch, actor_loss)
         self._record_train_logs(gradient_steps, logs, last_actor_update)
