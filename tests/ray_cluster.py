@@ -33,13 +33,24 @@ def ray_command(*arguments: str) -> list[str]:
     return [str(Path(sys.executable).with_name("ray")), *arguments]
 
 
+def ray_start(*arguments: str) -> None:
+    environment = {**os.environ, **FAST_HEALTH_CHECKS}
+    started = subprocess.run(ray_command("start", *arguments), env=environment, capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        raise RuntimeError(f"ray start {' '.join(arguments)} failed:\n{started.stdout}{started.stderr}")
+
+
 def start_nodes(temp_dir: str) -> None:
     common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
-    environment = {**os.environ, **FAST_HEALTH_CHECKS}
-    head = ["start", "--head", "--node-ip-address=127.0.0.1", f"--port={HEAD_PORT}", "--include-dashboard=false"]
-    subprocess.run(ray_command(*head, f"--temp-dir={temp_dir}", *common), env=environment, check=True, capture_output=True)
-    worker = ["start", f"--address=127.0.0.1:{HEAD_PORT}", f"--node-manager-port={WORKER_NODE_MANAGER_PORT}"]
-    subprocess.run(ray_command(*worker, *common), env=environment, check=True, capture_output=True)
+    ray_start(
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={HEAD_PORT}",
+        "--include-dashboard=false",
+        f"--temp-dir={temp_dir}",
+        *common,
+    )
+    ray_start(f"--address=127.0.0.1:{HEAD_PORT}", f"--node-manager-port={WORKER_NODE_MANAGER_PORT}", *common)
 
 
 def processes() -> dict[int, tuple[int, list[str]]]:
@@ -109,6 +120,10 @@ def main(out: Path, run_arguments: list[str]) -> dict[str, Any]:
     """Two drivers of the same grid: the first is interrupted (SIGINT, as Ctrl-C) once a run has checkpointed; the
     second resumes the grid and loses the worker node while that node holds a checkpointed run."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    # Explicit, for the nodes and the drivers alike: left unset, Ray 2.60's ``ray start --head`` turns token
+    # authentication on when ~/.ray/auth_token exists (any local ``ray.init()`` writes one) and ``ray start --address``
+    # does not, so the worker node cannot join. Nothing outside this namespace can reach the cluster.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     report: dict[str, Any] = {}
     command = [sys.executable, "-m", "sb3_mixture.experiments", "run", *run_arguments, "--out", str(out)]
