@@ -91,8 +91,8 @@ def maze_mixture_section(algos: dict[str, list[dict[str, Any]]], heading: str, i
     figure.savefig(image, dpi=110)
     caption = (
         "The mixture at each free cell (ball at rest, goal: the star): one arrow per component (a colour each) from the "
-        "cell's centre along its mean action (an action of 1 reaches 0.45 cells), its width and tip the component's "
-        "weight; the first and the last snapshot of each algorithm's lowest seed."
+        "cell's centre (the dot) along its mean action (an action of 1 reaches 0.45 cells), its width and head the "
+        "component's weight; the first and the last snapshot of each algorithm's lowest seed."
     )
     return [caption, "", f"![the mixture in the maze]({image.name})", ""]
 
@@ -106,11 +106,12 @@ def _draw_mixture(axis: Any, layout: dict[str, Any], snapshot: dict[str, Any]) -
         axis.add_patch(Rectangle((x - size / 2, y - size / 2), size, size, color="0.75"))
     colours = colormaps["tab10"].colors  # type: ignore[attr-defined]  # a ListedColormap
     for (x, y), means, weights in zip(layout["positions"], snapshot["means"], snapshot["weights"], strict=True):
+        axis.plot(x, y, marker="o", markersize=3, color="black", zorder=3)  # where the arrows start: the ball
         for component, ((dx, dy), weight) in enumerate(zip(means, weights, strict=True)):
             tip = (x + 0.45 * size * dx, y + 0.45 * size * dy)  # an action of 1 reaches 0.45 cells
-            colour = colours[component % len(colours)]
-            axis.plot([x, tip[0]], [y, tip[1]], color=colour, linewidth=0.5 + 6.0 * weight, solid_capstyle="round")
-            axis.plot(*tip, marker="o", markersize=2.0 + 4.0 * weight, color=colour)
+            style = {"arrowstyle": "-|>", "color": colours[component % len(colours)], "shrinkA": 0, "shrinkB": 0}
+            style |= {"linewidth": 0.5 + 4.0 * weight, "mutation_scale": 6.0 + 14.0 * weight}
+            axis.annotate("", xy=tip, xytext=(x, y), arrowprops=style)
     axis.plot(*layout["goal"], marker="*", markersize=14, color="black")
     walls = np.array(layout["walls"])
     axis.set(xlim=(walls[:, 0].min() - size / 2, walls[:, 0].max() + size / 2), aspect="equal", xticks=[], yticks=[])
