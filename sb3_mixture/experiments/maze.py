@@ -106,12 +106,19 @@ def _draw_mixture(axis: Any, layout: dict[str, Any], snapshot: dict[str, Any]) -
         axis.add_patch(Rectangle((x - size / 2, y - size / 2), size, size, color="0.75"))
     colours = colormaps["tab10"].colors  # type: ignore[attr-defined]  # a ListedColormap
     for (x, y), means, weights in zip(layout["positions"], snapshot["means"], snapshot["weights"], strict=True):
-        axis.plot(x, y, marker="o", markersize=3, color="black", zorder=3)  # where the arrows start: the ball
         for component, ((dx, dy), weight) in enumerate(zip(means, weights, strict=True)):
             tip = (x + 0.45 * size * dx, y + 0.45 * size * dy)  # an action of 1 reaches 0.45 cells
-            style = {"arrowstyle": "-|>", "color": colours[component % len(colours)], "shrinkA": 0, "shrinkB": 0}
-            style |= {"linewidth": 0.5 + 4.0 * weight, "mutation_scale": 6.0 + 14.0 * weight}
+            style = {
+                "arrowstyle": "-|>",
+                "color": colours[component % len(colours)],
+                "shrinkA": 0,
+                "shrinkB": 0,
+                "linewidth": 0.5 + 4.0 * weight,
+                "mutation_scale": 6.0 + 14.0 * weight,
+            }
             axis.annotate("", xy=tip, xytext=(x, y), arrowprops=style)
+    positions = np.array(layout["positions"])
+    axis.plot(positions[:, 0], positions[:, 1], "o", markersize=3, color="black", zorder=3)  # where the arrows start
     axis.plot(*layout["goal"], marker="*", markersize=14, color="black")
     walls = np.array(layout["walls"])
     axis.set(xlim=(walls[:, 0].min() - size / 2, walls[:, 0].max() + size / 2), aspect="equal", xticks=[], yticks=[])
