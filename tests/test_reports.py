@@ -80,7 +80,7 @@ def test_committed_sweep_regenerates_identically(sweep: Path, tmp_path: Path) ->
 
 
 def test_readme_results_table_is_the_summary_of_the_committed_runs() -> None:
-    """The README's MuJoCo table is regenerated from the committed run files; stale numbers fail here."""
+    """The README's results table is regenerated from the committed run files; stale numbers fail here."""
     from scripts.readme_results import README, regenerate_table, results_block
 
     command, table = results_block(README.read_text())
