@@ -90,19 +90,29 @@ def test_readme_results_table_is_the_summary_of_the_committed_runs() -> None:
 
 
 def test_summary_table_rows(tmp_path: Path) -> None:
-    """IQM over 4 runs is the mean of the middle two; P(> reference) counts the pairs (ties count half)."""
+    """IQM over 4 runs is the mean of the middle two; P(> reference) counts the pairs (ties count half); the success
+    column is the mean final success rate, "-" unless every run records one."""
     from sb3_mixture.experiments.report import summary_table
 
-    for algo, finals in {"sac": [0.0, 1.0, 2.0, 3.0], "sac_mrp": [1.0, 2.0, 3.0, 10.0]}.items():
-        for seed, final in enumerate(finals):
+    finals = {"sac": [0.0, 1.0, 2.0, 3.0], "sac_mrp": [1.0, 2.0, 3.0, 10.0], "tqc": [100.0, 200.0, 300.0, 1000.0]}
+    for algo, returns in finals.items():
+        for seed, final in enumerate(returns):
             run = {"env_id": "E-v0", "variant": "default", "budget": 100, "algo": algo, "seed": seed}
             run |= {"final_return": final, "env_steps_per_second": 50.0 + seed}
+            if algo == "sac_mrp":
+                run["final_success_rate"] = [0.5, 1.0, 1.0, 0.7][seed]
+            if algo == "tqc" and seed > 0:  # one run without: the column would average 3 of the 4
+                run["final_success_rate"] = 1.0
             (tmp_path / f"{algo}_{seed}.json").write_text(json.dumps(run))
     rows = summary_table([(tmp_path, "sac")], reps=200).splitlines()
-    assert rows[2].startswith("| E-v0 | 100 | sac | 4 | 2 [") and rows[2].endswith("| - | 52 |")
-    # IQM of 1, 2, 3, 10 = 2.5, printed to integers; P(mrp > sac) over 16 pairs: 1 beats 1 (0.5 each) ...
+    assert rows[0].split(" | ")[5] == "final success"
+    # IQM of 0, 1, 2, 3 = 1.5 and of 1, 2, 3, 10 = 2.5: three significant digits below 100
+    assert rows[2].startswith("| E-v0 | 100 | sac | 4 | 1.5 [") and rows[2].endswith("| - | - | 52 |")
+    # P(mrp > sac) over 16 pairs: 1 beats 0, ties 1 (0.5), ...; mean success (0.5 + 1 + 1 + 0.7) / 4 = 0.80
     wins = sum((m > s) + 0.5 * (m == s) for m in [1.0, 2.0, 3.0, 10.0] for s in [0.0, 1.0, 2.0, 3.0]) / 16
-    assert rows[3].startswith("| E-v0 | 100 | sac_mrp | 4 | 2 [") and f"| {wins:.2f} [" in rows[3]
+    assert rows[3].startswith("| E-v0 | 100 | sac_mrp | 4 | 2.5 [") and f"| 0.80 | {wins:.2f} [" in rows[3]
+    # IQM of 100, 200, 300, 1000 = 250: whole numbers from 100 up
+    assert rows[4].startswith("| E-v0 | 100 | tqc | 4 | 250 [") and rows[4].split(" | ")[5] == "-"
 
 
 @pytest.mark.parametrize(

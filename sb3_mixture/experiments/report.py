@@ -84,11 +84,13 @@ def _layer_lists(net_arch: Any) -> list[list[int]]:
 
 def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
     """One Markdown table over several grids (each a run folder and the algorithm it is compared with): per task and
-    algorithm (by :func:`short_label`), the final return's IQM with its 95% CI, P(> reference) with its CI, and
-    env-steps/s. The README's results table is this output, so its numbers come from the committed run files."""
+    algorithm (by :func:`short_label`), the final return's IQM with its 95% CI, the mean final success rate (where
+    every run records one), P(> reference) with its CI, and env-steps/s. The README's results table is this output,
+    so its numbers come from the committed run files."""
     lines = [
-        "| task | steps | algorithm | runs | final return IQM [95% CI] | P(> baseline) [95% CI] | env-steps/s |",
-        "|---|---|---|---|---|---|---|",
+        "| task | steps | algorithm | runs | final return IQM [95% CI] | final success | P(> baseline) [95% CI] "
+        "| env-steps/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for root, reference in sources:
         with without_arch_deprecation():
@@ -96,11 +98,15 @@ def summary_table(sources: list[tuple[Path, str]], reps: int = 2000) -> str:
                 _, iqm, improvement = task_statistics(algos, reference, reps)
                 task = env_id if variant == "default" else f"{env_id} ({variant})"
                 for algo, runs in algos.items():
-                    final = f"{iqm[algo].value:.0f} [{iqm[algo].low:.0f}, {iqm[algo].high:.0f}]"
+                    final = f"{_brief(iqm[algo].value)} [{_brief(iqm[algo].low)}, {_brief(iqm[algo].high)}]"
                     poi = improvement.get(algo)
                     poi_text = f"{poi.value:.2f} [{poi.low:.2f}, {poi.high:.2f}] vs {short_label(reference)}" if poi else "-"
                     speed = np.mean([run["env_steps_per_second"] for run in runs])
-                    row = f"| {task} | {budget} | {short_label(algo)} | {len(runs)} | {final} | {poi_text} | {speed:.0f} |"
+                    # Only where every run records it: DMC runs recorded before the runner flagged reward-1 steps have none.
+                    recorded = all(run.get("final_success_rate") is not None for run in runs)
+                    success = _mean_success(runs) if recorded else "-"
+                    cells = [task, budget, short_label(algo), len(runs), final, success, poi_text, f"{speed:.0f}"]
+                    row = "| " + " | ".join(map(str, cells)) + " |"
                     lines.append(row)
     return "\n".join(lines) + "\n"
 
@@ -125,8 +131,13 @@ def _sampled_section(
     return [*lines, "", f"![learning curves, sampled actions]({image.name})", ""]
 
 
+def _brief(value: float) -> str:
+    """A return as a summary shows it: whole numbers from 100 up, three significant digits below (FetchReach's -1.63)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def _mean_success(runs: list[dict[str, Any]]) -> str:
-    rates = [run["final_success_rate"] for run in runs if run["final_success_rate"] is not None]
+    rates = [run["final_success_rate"] for run in runs if run.get("final_success_rate") is not None]
     return f"{np.mean(rates):.2f}" if rates else "-"
 
 
