@@ -858,6 +858,22 @@ def test_an_episode_reached_the_goal_if_any_step_did(key: str, tmp_path: Path) -
     assert result["online"]["reached_goal"] == [True] * 4
 
 
+def test_cells_keeping_two_directions_counts_heavy_moving_components_far_apart() -> None:
+    """A cell counts when two components of weight >= 0.1, each moving the ball, point >= 60 degrees apart."""
+    from sb3_mixture.experiments.maze import cells_keeping_two_directions
+
+    cells = [
+        ([[1.0, 0.0], [0.0, 1.0]], [0.5, 0.5]),  # a turn at a junction: 90 degrees, counts
+        ([[0.0, 0.5], [0.0, -0.5], [0.3, 0.0]], [0.1, 0.1, 0.8]),  # the two light ones are at the limit: counts
+        ([[1.0, 0.0], [0.9, 0.1]], [0.5, 0.5]),  # 6 degrees apart: one direction
+        ([[1.0, 0.0], [-1.0, 0.0]], [0.95, 0.05]),  # opposite, but the second weighs too little
+        ([[1.0, 0.0], [-0.05, 0.0]], [0.5, 0.5]),  # the second barely moves the ball
+        ([[0.6, 0.0], [0.3, 0.52]], [0.5, 0.5]),  # 60 degrees apart: counts
+    ]
+    snapshot = {"means": [means for means, _ in cells], "weights": [weights for _, weights in cells]}
+    assert cells_keeping_two_directions(snapshot) == 3
+
+
 def test_a_point_maze_run_records_its_mixture_on_the_maze_and_the_report_draws_it(tmp_path: Path) -> None:
     """The maze's cells from Gymnasium-Robotics' own U-maze map, the goal at its first free cell; each snapshot's
     heaviest component acts as ``predict(deterministic=True)`` does; a snapshot at the start and one at the end."""
@@ -866,7 +882,7 @@ def test_a_point_maze_run_records_its_mixture_on_the_maze_and_the_report_draws_i
     import gymnasium_robotics
     from gymnasium_robotics.envs.maze.maps import U_MAZE
 
-    from sb3_mixture.experiments.maze import maze_layout, mixture_snapshot
+    from sb3_mixture.experiments.maze import cells_keeping_two_directions, maze_layout, mixture_snapshot
     from sb3_mixture.experiments.runner import execute
 
     overrides = (("learning_starts", "310"), ("batch_size", "32"), ("policy_kwargs", "dict(net_arch=[32],n_components=3)"))
@@ -909,6 +925,8 @@ def test_a_point_maze_run_records_its_mixture_on_the_maze_and_the_report_draws_i
     (tmp_path / "runs" / "copy").mkdir()
     report = write_report(tmp_path / "runs", tmp_path / "report.md", reps=50)
     assert "![the mixture in the maze](report_PointMaze_UMaze-v3_" in report
+    first, last = (cells_keeping_two_directions(snapshot) for snapshot in maze["snapshots"])
+    assert f"| sac_mrp | 0 | {first} | {last} | 6 |" in report  # the U-maze's 6 free cells besides the goal
     image = next(tmp_path.glob("report_*_maze.png"))
     assert image.read_bytes().startswith(PNG_SIGNATURE)
     assert json.loads(next((tmp_path / "runs").rglob("*.json")).read_text())["maze_mixture"] == maze

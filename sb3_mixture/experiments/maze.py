@@ -1,7 +1,8 @@
 """
 The mixture in a maze: at every free cell of a Gymnasium-Robotics point maze, at rest and with one fixed goal, each
 component's mean action and weight. A run records this at its start and its end; the report draws it, one arrow per
-component with its weight as the arrow's width, so a reader sees whether the mixture keeps two routes to the goal.
+component with its weight as the arrow's width, so a reader sees whether the mixture keeps two routes to the goal,
+and counts, for every seed, the cells where it does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_mixture.common.distributions import SquashedGaussianMixture
+
+# Two directions kept at a cell: two components of at least this weight, each moving the ball (mean action of at least
+# this norm), pointing at least this far apart (a turn at a junction is 90 degrees).
+TWO_DIRECTIONS_MIN_WEIGHT = 0.1
+TWO_DIRECTIONS_MIN_ACTION = 0.1
+TWO_DIRECTIONS_MIN_ANGLE = 60.0
 
 
 def maze_layout(env: VecEnv) -> dict[str, Any] | None:
@@ -64,9 +71,57 @@ def mixture_snapshot(model: Any, env: VecEnv, layout: dict[str, Any]) -> dict[st
     }
 
 
+def cells_keeping_two_directions(snapshot: dict[str, Any]) -> int:
+    """How many of the snapshot's cells have two components that each weigh at least ``TWO_DIRECTIONS_MIN_WEIGHT``,
+    move the ball (mean action norm at least ``TWO_DIRECTIONS_MIN_ACTION``) and point at least
+    ``TWO_DIRECTIONS_MIN_ANGLE`` degrees apart: the cells where the mixture keeps two ways to go."""
+    most_similar = np.cos(np.radians(TWO_DIRECTIONS_MIN_ANGLE))
+    count = 0
+    for means, weights in zip(snapshot["means"], snapshot["weights"], strict=True):
+        moves = [
+            np.asarray(mean, dtype=float)
+            for mean, weight in zip(means, weights, strict=True)
+            if weight >= TWO_DIRECTIONS_MIN_WEIGHT
+        ]
+        directions = [move / np.linalg.norm(move) for move in moves if np.linalg.norm(move) >= TWO_DIRECTIONS_MIN_ACTION]
+        count += any(
+            float(np.dot(first, second)) <= most_similar
+            for index, first in enumerate(directions)
+            for second in directions[index + 1 :]
+        )
+    return count
+
+
+def two_directions_table(algos: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Per algorithm with more than one component, each seed's count of cells keeping two directions
+    (:func:`cells_keeping_two_directions`) at its first and its last snapshot; nothing if no run recorded one."""
+    rows = []
+    for algo, runs in algos.items():
+        recorded = sorted(
+            (run for run in runs if (run.get("maze_mixture") or {}).get("snapshots")), key=lambda run: run["seed"]
+        )
+        if not recorded or len(recorded[0]["maze_mixture"]["snapshots"][0]["weights"][0]) < 2:
+            continue
+        counts = [
+            [cells_keeping_two_directions(run["maze_mixture"]["snapshots"][index]) for run in recorded] for index in (0, -1)
+        ]
+        cells = len(recorded[0]["maze_mixture"]["positions"])
+        seeds = ", ".join(str(run["seed"]) for run in recorded)
+        rows.append(f"| {algo} | {seeds} | {', '.join(map(str, counts[0]))} | {', '.join(map(str, counts[1]))} | {cells} |")
+    if not rows:
+        return []
+    caption = (
+        f"Cells where the mixture keeps two directions: two components of weight at least {TWO_DIRECTIONS_MIN_WEIGHT}, "
+        f"each moving the ball (mean action norm at least {TWO_DIRECTIONS_MIN_ACTION}), at least "
+        f"{TWO_DIRECTIONS_MIN_ANGLE:.0f} degrees apart; per seed, at the first and the last snapshot:"
+    )
+    header = ["| algorithm | seeds | first snapshot | last snapshot | cells |", "|---|---|---|---|---|"]
+    return [caption, "", *header, *rows, ""]
+
+
 def maze_mixture_section(algos: dict[str, list[dict[str, Any]]], heading: str, image: Path) -> list[str]:
     """One figure: per mixture algorithm (its lowest seed), the mixture at the maze's cells at the first and the last
-    snapshot; nothing if no run recorded one."""
+    snapshot; then :func:`two_directions_table` over every seed; nothing if no run recorded one."""
     from sb3_mixture.plots import new_figure
 
     recorded = {
@@ -94,7 +149,7 @@ def maze_mixture_section(algos: dict[str, list[dict[str, Any]]], heading: str, i
         "cell's centre (the dot) along its mean action (an action of 1 reaches 0.45 cells), its width and head the "
         "component's weight; the first and the last snapshot of each algorithm's lowest seed."
     )
-    return [caption, "", f"![the mixture in the maze]({image.name})", ""]
+    return [caption, "", f"![the mixture in the maze]({image.name})", "", *two_directions_table(algos)]
 
 
 def _draw_mixture(axis: Any, layout: dict[str, Any], snapshot: dict[str, Any]) -> None:
