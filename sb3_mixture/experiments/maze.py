@@ -92,15 +92,13 @@ def cells_keeping_two_directions(snapshot: dict[str, Any]) -> int:
     return count
 
 
-def two_directions_table(algos: dict[str, list[dict[str, Any]]]) -> list[str]:
+def two_directions_table(recorded_runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Per algorithm with more than one component, each seed's count of cells keeping two directions
-    (:func:`cells_keeping_two_directions`) at its first and its last snapshot; nothing if no run recorded one."""
+    (:func:`cells_keeping_two_directions`) at its first and its last snapshot, from runs sorted by seed that all
+    recorded snapshots."""
     rows = []
-    for algo, runs in algos.items():
-        recorded = sorted(
-            (run for run in runs if (run.get("maze_mixture") or {}).get("snapshots")), key=lambda run: run["seed"]
-        )
-        if not recorded or len(recorded[0]["maze_mixture"]["snapshots"][0]["weights"][0]) < 2:
+    for algo, recorded in recorded_runs.items():
+        if len(recorded[0]["maze_mixture"]["snapshots"][0]["weights"][0]) < 2:
             continue
         counts = [
             [cells_keeping_two_directions(run["maze_mixture"]["snapshots"][index]) for run in recorded] for index in (0, -1)
@@ -124,13 +122,14 @@ def maze_mixture_section(algos: dict[str, list[dict[str, Any]]], heading: str, i
     snapshot; then :func:`two_directions_table` over every seed; nothing if no run recorded one."""
     from sb3_mixture.plots import new_figure
 
-    recorded = {
-        algo: min(with_maze, key=lambda run: run["seed"])
+    recorded_runs = {
+        algo: sorted(with_maze, key=lambda run: run["seed"])
         for algo, runs in algos.items()
         if (with_maze := [run for run in runs if (run.get("maze_mixture") or {}).get("snapshots")])
     }
-    if not recorded:
+    if not recorded_runs:
         return []
+    recorded = {algo: runs[0] for algo, runs in recorded_runs.items()}  # the figure draws each lowest seed
     figure = new_figure()[0]
     figure.clear()
     figure.set_size_inches(8.0, 4.0 * len(recorded))
@@ -149,7 +148,7 @@ def maze_mixture_section(algos: dict[str, list[dict[str, Any]]], heading: str, i
         "cell's centre (the dot) along its mean action (an action of 1 reaches 0.45 cells), its width and head the "
         "component's weight; the first and the last snapshot of each algorithm's lowest seed."
     )
-    return [caption, "", f"![the mixture in the maze]({image.name})", "", *two_directions_table(algos)]
+    return [caption, "", f"![the mixture in the maze]({image.name})", "", *two_directions_table(recorded_runs)]
 
 
 def _draw_mixture(axis: Any, layout: dict[str, Any], snapshot: dict[str, Any]) -> None:
